@@ -1,0 +1,65 @@
+{
+  # Every native artifact lands directly in build/Release/ (native/README.md lists the exact paths).
+  # Shared libraries get "product_dir" so gyp does not put them under lib.target/, and "product_prefix"
+  # because node-gyp's addon.gypi clears the usual "lib" prefix. gyp's make generator
+  # appends -Wl,-soname=<file name> after ldflags, so our -soname goes into "libraries", which come last.
+  "target_defaults": {
+    "cflags": ["-Wall", "-Wextra", "-O2"],
+    "cflags_c": ["-std=gnu99"],
+  },
+  "targets": [
+    {
+      "target_name": "nvidia_runtime",
+      "sources": ["native/addon/addon.cc", "native/nvml/enumerate.c"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "libraries": ["-ldl"],
+    },
+    {
+      "target_name": "nvml_probe",
+      "type": "executable",
+      "product_name": "nvml-probe",
+      "sources": ["native/probe/probe.c", "native/nvml/enumerate.c"],
+      "libraries": ["-ldl"],
+    },
+    {
+      "target_name": "nvml_mock",
+      "type": "shared_library",
+      "product_name": "nvidia-ml-mock",
+      "product_prefix": "lib",
+      "product_dir": "<(PRODUCT_DIR)",
+      "sources": ["native/mock/fake_nvml.c"],
+      "cflags": ["-fvisibility=hidden"],
+      "libraries": ["-ldl", "-Wl,-soname,libnvidia-ml.so.1"],
+    },
+    {
+      "target_name": "nvml_mock_minimal",
+      "type": "shared_library",
+      "product_name": "nvidia-ml-mock-minimal",
+      "product_prefix": "lib",
+      "product_dir": "<(PRODUCT_DIR)",
+      "sources": ["native/mock/fake_nvml.c"],
+      "defines": ["NVMOCK_MINIMAL"],
+      "cflags": ["-fvisibility=hidden"],
+      "libraries": ["-ldl", "-Wl,-soname,libnvidia-ml.so.1"],
+    },
+    {
+      "target_name": "driver_stub",
+      "type": "shared_library",
+      "product_name": "nvidia-stub",
+      "product_prefix": "lib",
+      "product_dir": "<(PRODUCT_DIR)",
+      "sources": ["native/mock/stub.c"],
+      "cflags": ["-fvisibility=hidden"],
+      # "NVMOCK_SONAME_" + 50 "X" = 64 bytes: mock-driver overwrites it in each copy's .dynstr.
+      "libraries": ["-Wl,-soname,NVMOCK_SONAME_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"],
+    },
+    {
+      "target_name": "nvidia_smi_mock",
+      "type": "executable",
+      "product_name": "nvidia-smi-mock",
+      "sources": ["native/mock/nvidia_smi.c", "native/nvml/enumerate.c"],
+      "libraries": ["-ldl"],
+    },
+  ],
+}

@@ -1,0 +1,100 @@
+// The N-API addon: nvmlQuery(libraryPath) → the plain object of native/README.md. NVML problems come back as
+// { error: { code, call, message } }; only a non-string argument throws (TypeError). No C++ exceptions.
+#include <napi.h>
+
+#include <cstdlib>
+#include <memory>
+
+extern "C" {
+#include "../nvml/enumerate.h"
+}
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+
+Napi::Object MigToJs(Napi::Env env, const nvml_mig_info &m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", Napi::Number::New(env, m.index));
+  if (m.has_gpu_instance_id) o.Set("gpuInstanceId", Napi::Number::New(env, m.gpu_instance_id));
+  if (m.has_compute_instance_id) o.Set("computeInstanceId", Napi::Number::New(env, m.compute_instance_id));
+  o.Set("uuid", Napi::String::New(env, m.uuid));
+  if (m.has_name) o.Set("name", Napi::String::New(env, m.name));
+  if (m.has_memory_total) o.Set("memoryTotal", Napi::Number::New(env, static_cast<double>(m.memory_total)));
+  return o;
+}
+
+Napi::Object GpuToJs(Napi::Env env, const nvml_gpu_info &g) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", Napi::Number::New(env, g.index));
+  o.Set("minor", Napi::Number::New(env, g.minor));
+  o.Set("uuid", Napi::String::New(env, g.uuid));
+  o.Set("name", Napi::String::New(env, g.name));
+  if (g.has_brand) o.Set("brand", Napi::Number::New(env, g.brand));
+  o.Set("pciBusId", Napi::String::New(env, g.pci_bus_id));
+  o.Set("domain", Napi::Number::New(env, g.domain));
+  o.Set("bus", Napi::Number::New(env, g.bus));
+  o.Set("device", Napi::Number::New(env, g.device));
+  o.Set("pciDeviceId", Napi::Number::New(env, g.pci_device_id));
+  if (g.has_cc) {
+    o.Set("ccMajor", Napi::Number::New(env, g.cc_major));
+    o.Set("ccMinor", Napi::Number::New(env, g.cc_minor));
+  }
+  if (g.has_architecture) o.Set("architecture", Napi::Number::New(env, g.architecture));
+  // Bytes as a double: exact up to 8 PiB, far beyond any GPU.
+  if (g.has_memory_total) o.Set("memoryTotal", Napi::Number::New(env, static_cast<double>(g.memory_total)));
+  if (g.has_mig_mode) {
+    o.Set("migCurrent", Napi::Number::New(env, g.mig_current));
+    o.Set("migPending", Napi::Number::New(env, g.mig_pending));
+  }
+  Napi::Array migs = Napi::Array::New(env, g.mig_count);
+  for (unsigned int j = 0; j < g.mig_count; j++) migs.Set(j, MigToJs(env, g.mig[j]));
+  o.Set("migDevices", migs);
+  return o;
+}
+
+Napi::Value NvmlQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "nvmlQuery(libraryPath): libraryPath must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  // ~600 KiB: on the heap, zeroed; calloc avoids exceptions from operator new.
+  std::unique_ptr<nvml_host, FreeDeleter> host(static_cast<nvml_host *>(std::calloc(1, sizeof(nvml_host))));
+  Napi::Object result = Napi::Object::New(env);
+  if (!host) {
+    Napi::Object err = Napi::Object::New(env);
+    err.Set("code", Napi::Number::New(env, NVML_ERROR_MEMORY));
+    err.Set("call", Napi::String::New(env, "calloc"));
+    err.Set("message", Napi::String::New(env, "out of memory"));
+    result.Set("error", err);
+    return result;
+  }
+  if (nvml_enumerate(path.c_str(), host.get()) != 0) {
+    Napi::Object err = Napi::Object::New(env);
+    err.Set("code", Napi::Number::New(env, host->error.code));
+    err.Set("call", Napi::String::New(env, host->error.call));
+    err.Set("message", Napi::String::New(env, host->error.message));
+    result.Set("error", err);
+    return result;
+  }
+  if (host->has_nvml_version) result.Set("nvmlVersion", Napi::String::New(env, host->nvml_version));
+  result.Set("driverVersion", Napi::String::New(env, host->driver_version));
+  if (host->has_cuda_driver_version) result.Set("cudaDriverVersion", Napi::Number::New(env, host->cuda_driver_version));
+  Napi::Array devices = Napi::Array::New(env, host->device_count);
+  for (unsigned int i = 0; i < host->device_count; i++) devices.Set(i, GpuToJs(env, host->devices[i]));
+  result.Set("devices", devices);
+  return result;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("nvmlQuery", Napi::Function::New(env, NvmlQuery, "nvmlQuery"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nvidia_runtime, Init)

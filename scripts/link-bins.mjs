@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Build step after tsc: makes dist/bin/ hold every executable the package ships.
+// - TypeScript entry points get an extensionless wrapper whose shebang is the absolute path of the Node that built
+//   them (no PATH lookup, no /usr/bin/env: the CLIs run as root).
+// - Native executables built by node-gyp are copied from build/Release.
+// - JSON data files under src/ are copied next to their compiled modules.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const distBin = join(root, 'dist', 'bin');
+mkdirSync(distBin, { recursive: true });
+
+for (const file of readdirSync(join(root, 'src', 'bin'))) {
+  if (!file.endsWith('.ts')) continue;
+  const name = file.slice(0, -3);
+  const wrapper = join(distBin, name);
+  writeFileSync(wrapper, `#!${process.execPath}\nimport './${name}.js';\n`);
+  chmodSync(wrapper, 0o755);
+}
+
+const native = [
+  ['nvidia-runtime', 'nvidia-runtime'],
+  ['nvidia-runtime-hook', 'nvidia-runtime-hook'],
+  ['nvml-probe', 'nvml-probe'],
+];
+for (const [built, shipped] of native) {
+  const from = join(root, 'build', 'Release', built);
+  if (existsSync(from)) {
+    copyFileSync(from, join(distBin, shipped));
+    chmodSync(join(distBin, shipped), 0o755);
+  }
+}
+
+function copyJson(dir) {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) copyJson(path);
+    else if (entry.endsWith('.json')) {
+      const target = join(root, 'dist', relative(join(root, 'src'), path));
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(path, target);
+    }
+  }
+}
+copyJson(join(root, 'src'));

@@ -1,0 +1,104 @@
+/**
+ * ContainerEdits — the one currency (ARCHITECTURE.md). Exactly CDI's `containerEdits` JSON shape
+ * (FACTS §3.1, Go tags of specs-go/config.go), so `cdi generate` can serialise it as is.
+ */
+import { posix } from 'node:path';
+
+export interface DeviceNode {
+  /** Path inside the container. */
+  path: string;
+  /** Host path when it differs from `path`. */
+  hostPath?: string;
+  /** b, c, u (unbuffered char) or p (fifo). */
+  type?: string;
+  major?: number;
+  minor?: number;
+  /** Permission bits, decimal in JSON (438 = 0o666). */
+  fileMode?: number;
+  /** Cgroup access: a subset of "rwm", or "none"; default "rwm". */
+  permissions?: string;
+  uid?: number;
+  gid?: number;
+}
+
+export interface Mount {
+  hostPath: string;
+  containerPath: string;
+  options?: string[];
+  type?: string;
+}
+
+export const HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+export interface Hook {
+  /** One of HOOK_NAMES; typed as string because CDI specs from disk may carry anything (applyEdits rejects it). */
+  hookName: string;
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export interface ContainerEdits {
+  env?: string[];
+  deviceNodes?: DeviceNode[];
+  mounts?: Mount[];
+  hooks?: Hook[];
+  additionalGids?: number[];
+}
+
+export function envKey(kv: string): string {
+  const i = kv.indexOf('=');
+  return i < 0 ? kv : kv.slice(0, i);
+}
+
+/** Mount destinations are the same when they name the same path (`/a/b/` == `/a//b`). */
+export function sameDestination(a: string, b: string): boolean {
+  const norm = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
+  return norm(a) === norm(b);
+}
+
+const sameArgs = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === (b ?? [])[i]);
+
+/** Hooks are the same entry when name, path and args agree (env/timeout of the later one win). */
+export function sameHook(a: Pick<Hook, 'hookName' | 'path' | 'args'>, b: Pick<Hook, 'hookName' | 'path' | 'args'>): boolean {
+  return a.hookName === b.hookName && a.path === b.path && sameArgs(a.args, b.args);
+}
+
+/** Replace the entry with the same identity in place (later wins), else append. */
+function upsert<T>(list: T[], item: T, same: (a: T, b: T) => boolean): void {
+  const i = list.findIndex((x) => same(x, item));
+  if (i < 0) list.push(item);
+  else list[i] = item;
+}
+
+/**
+ * Merges edits in order with the same semantics applyEdits has, so that
+ * applyEdits(s, mergeEdits(a, b)) equals applyEdits(applyEdits(s, a), b):
+ * env by key, device nodes by path, mounts by containerPath and hooks by (name, path, args) are replaced in
+ * place by later ones; additional GIDs are de-duplicated (0 dropped). Empty lists are omitted.
+ */
+export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>): ContainerEdits {
+  const env: string[] = [];
+  const deviceNodes: DeviceNode[] = [];
+  const mounts: Mount[] = [];
+  const hooks: Hook[] = [];
+  const gids: number[] = [];
+  for (const e of edits) {
+    if (!e) continue;
+    for (const kv of e.env ?? []) upsert(env, kv, (a, b) => envKey(a) === envKey(b));
+    for (const d of e.deviceNodes ?? []) upsert(deviceNodes, { ...d }, (a, b) => a.path === b.path);
+    for (const m of e.mounts ?? []) upsert(mounts, { ...m, ...(m.options ? { options: [...m.options] } : {}) }, (a, b) => sameDestination(a.containerPath, b.containerPath));
+    for (const h of e.hooks ?? []) upsert(hooks, { ...h }, sameHook);
+    for (const g of e.additionalGids ?? []) if (g !== 0 && !gids.includes(g)) gids.push(g);
+  }
+  const out: ContainerEdits = {};
+  if (env.length) out.env = env;
+  if (deviceNodes.length) out.deviceNodes = deviceNodes;
+  if (mounts.length) out.mounts = mounts;
+  if (hooks.length) out.hooks = hooks;
+  if (gids.length) out.additionalGids = gids;
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * Crash-atomic file replacement (SECURITY R7): a reader sees either the old file or the new one, never a
+ * truncated mix. Same-directory temp file opened O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC, full write, fsync,
+ * owner and mode copied from the file being replaced, rename(2) over it, fsync of the directory. On any failure
+ * the temp file is removed and the original is untouched. NVIDIA's toolkit truncates in place (os.Create); we don't.
+ */
+import * as nodeFs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { NvrError } from '../errors.js';
+
+/** The fs calls used here, injectable so tests can make any step fail. */
+export type AtomicFs = Pick<
+  typeof nodeFs,
+  'openSync' | 'writeSync' | 'fsyncSync' | 'fchmodSync' | 'fchownSync' | 'fstatSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'lstatSync'
+>;
+
+export interface WriteAtomicOptions {
+  /** Permission bits for the result; default: the replaced file's mode, or 0o644 for a new file. */
+  mode?: number;
+  fs?: AtomicFs;
+}
+
+const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = nodeFs.constants;
+/** Node does not export O_CLOEXEC (libuv adds it to every open on Linux anyway); spelled out for the record. */
+export const O_CLOEXEC: number = (nodeFs.constants as unknown as Record<string, number | undefined>).O_CLOEXEC ?? 0o2000000;
+
+function ioError(target: string, step: string, cause: unknown, fix = 'check that the directory is writable and the filesystem is not full or read-only'): NvrError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new NvrError('IO', `writing ${target}: ${step} failed${code ? ` (${code})` : ''}`, { fix, cause });
+}
+
+export function writeFileAtomic(target: string, data: string | Uint8Array, options: WriteAtomicOptions = {}): void {
+  const fs = options.fs ?? nodeFs;
+  const file = path.resolve(target);
+  const dir = path.dirname(file);
+
+  let existing: nodeFs.Stats | undefined;
+  try {
+    existing = fs.lstatSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(file, 'lstat', e);
+  }
+  if (existing?.isSymbolicLink()) {
+    throw new NvrError('IO', `writing ${file}: refusing to replace a symbolic link`, {
+      fix: 'replace the link with the regular file it points to, or write to the real path',
+    });
+  }
+  if (existing && !existing.isFile()) {
+    throw new NvrError('IO', `writing ${file}: not a regular file`, { fix: 'remove or rename what is at that path' });
+  }
+  const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o644);
+
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  let created = false;
+  try {
+    try {
+      fd = fs.openSync(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600);
+      created = true;
+    } catch (e) {
+      throw ioError(file, 'creating the temporary file', e);
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    try {
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    } catch (e) {
+      throw ioError(file, 'write', e);
+    }
+    try {
+      // Owner first: fchown clears setuid/setgid bits, so the mode goes on afterwards.
+      if (existing) {
+        const own = fs.fstatSync(fd);
+        if (own.uid !== existing.uid || own.gid !== existing.gid) fs.fchownSync(fd, existing.uid, existing.gid);
+      }
+      fs.fchmodSync(fd, mode);
+    } catch (e) {
+      throw ioError(file, 'keeping owner and mode', e, 'run as the owner of the file (normally root)');
+    }
+    try {
+      fs.fsyncSync(fd);
+    } catch (e) {
+      throw ioError(file, 'fsync', e);
+    }
+    const toClose = fd;
+    fd = undefined;
+    try {
+      fs.closeSync(toClose);
+    } catch (e) {
+      throw ioError(file, 'close', e);
+    }
+    try {
+      fs.renameSync(tmp, file);
+      created = false;
+    } catch (e) {
+      throw ioError(file, 'rename over the original', e);
+    }
+  } catch (e) {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing; the original error is the one to report */
+      }
+    }
+    if (created) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        /* best effort: the temp name is unique and hidden; the original error is the one to report */
+      }
+    }
+    throw e;
+  }
+
+  // The rename is durable only once the directory entry is on disk.
+  let dfd: number | undefined;
+  try {
+    dfd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fs.fsyncSync(dfd);
+  } catch (e) {
+    throw ioError(file, 'fsync of the directory', e);
+  } finally {
+    if (dfd !== undefined) fs.closeSync(dfd);
+  }
+}

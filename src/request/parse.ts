@@ -1,0 +1,209 @@
+/**
+ * ContainerFacts + RequestPolicy → DeviceRequest (PEER §3.8, SECURITY R4). Pure: no I/O.
+ *
+ * Order of decision:
+ *   1. accepted volume mounts (/dev/null → /var/run/nvidia-container-devices/<id>) win over the env;
+ *   2. otherwise the env (NVIDIA_VISIBLE_DEVICES, or a legacy CUDA image meaning "all"), unless the
+ *      container is unprivileged and the policy refuses env requests from unprivileged containers;
+ *   3. nothing asked → not a GPU container, and nothing else is validated (it must run untouched).
+ */
+import { posix } from 'node:path';
+import { NvrError } from '../errors.js';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, parseCapabilities } from './capabilities.js';
+import { formatSelector, parseDeviceList, parseVisibleDevices, quote } from './devices.js';
+import type { VisibleDevices } from './devices.js';
+import { envToMap } from './env.js';
+import type { ContainerFacts, DeviceRequest, RequestPolicy } from './types.js';
+import { parseRequirement } from '../require/grammar.js';
+
+export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({
+  acceptEnvvarWhenUnprivileged: true,
+  acceptVolumeMounts: false,
+  supportedCapabilities: [...ALL_CAPABILITIES],
+  disableRequire: false,
+});
+
+export const DEVICE_LIST_MOUNT_ROOT = '/var/run/nvidia-container-devices';
+const NVD = 'NVIDIA_VISIBLE_DEVICES';
+const REQUIRE_PREFIX = 'NVIDIA_REQUIRE_';
+// Read by the Jetson CSV mode, not a requirement (cuda_image.go).
+const NOT_A_REQUIREMENT = 'NVIDIA_REQUIRE_JETPACK';
+const MIG_VARS = ['NVIDIA_MIG_CONFIG_DEVICES', 'NVIDIA_MIG_MONITOR_DEVICES'] as const;
+
+/** "Privileged" as the peer means it: CAP_SYS_ADMIN in the bounding set. */
+export function isPrivileged(boundingCapabilities: readonly string[] | undefined): boolean {
+  return (boundingCapabilities ?? []).includes('CAP_SYS_ADMIN');
+}
+
+/** Go's strconv.ParseBool; undefined when the text is not a boolean. */
+export function parseGoBool(text: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
+  return undefined;
+}
+
+/** CUDA_VERSION (e.g. "11.2.1", "v12", "12.4.0-rc1") → "major.minor", as the peer's semver-based parse. */
+export function cudaMajorMinor(version: string): string {
+  const m = /^v?(\d{1,9})(?:\.(\d{1,9})(?:\.\d{1,9})?)?(?:[-+][0-9A-Za-z.+-]*)?$/.exec(version.trim());
+  if (!m) {
+    throw new NvrError('INPUT', `CUDA_VERSION: ${quote(version)} is not a CUDA version (expected e.g. 12.4.1)`, {
+      fix: 'fix CUDA_VERSION in the image, set NVIDIA_REQUIRE_CUDA to state the requirement, or set NVIDIA_DISABLE_REQUIRE=true',
+    });
+  }
+  return `${Number(m[1])}.${Number(m[2] ?? 0)}`;
+}
+
+/**
+ * Device ids requested through volume mounts: mounts of /dev/null onto DEVICE_LIST_MOUNT_ROOT/<id>.
+ * `cdi/<vendor>/<class>/<name>` becomes the CDI name `vendor/class=name`; IMEX channel mounts
+ * (`imex/<ch>`) are not GPU requests and are skipped.
+ */
+export function deviceIdsFromMounts(mounts: ContainerFacts['mounts']): string[] {
+  const ids: string[] = [];
+  for (const mount of mounts ?? []) {
+    if (typeof mount?.source !== 'string' || typeof mount.destination !== 'string') continue;
+    if (posix.normalize(mount.source) !== '/dev/null') continue;
+    const dest = posix.normalize(mount.destination).replace(/\/+$/, '');
+    if (!dest.startsWith(`${DEVICE_LIST_MOUNT_ROOT}/`)) continue;
+    const id = dest.slice(DEVICE_LIST_MOUNT_ROOT.length + 1);
+    const parts = id.split('/');
+    if (parts[0] === 'imex') continue;
+    if (parts[0] === 'cdi') {
+      if (parts.length !== 4) {
+        throw new NvrError('DEVICE', `volume mount ${quote(mount.destination)}: expected ${DEVICE_LIST_MOUNT_ROOT}/cdi/<vendor>/<class>/<name>`, {
+          fix: 'mount /dev/null onto /var/run/nvidia-container-devices/cdi/nvidia.com/gpu/<device>',
+        });
+      }
+      ids.push(`${parts[1]}/${parts[2]}=${parts[3]}`);
+    } else {
+      ids.push(id);
+    }
+  }
+  return ids;
+}
+
+function describeDevices(v: VisibleDevices): string {
+  if (!v.gpu) return 'no GPU';
+  return v.devices.length === 0 ? 'no devices (driver files only)' : v.devices.map(formatSelector).join(', ');
+}
+
+const NOT_GPU = (reasons: string[]): DeviceRequest => ({
+  gpu: false,
+  devices: [],
+  capabilities: [],
+  requirements: [],
+  source: 'none',
+  reasons,
+});
+
+export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFAULT_REQUEST_POLICY): DeviceRequest {
+  const env = envToMap(facts.env);
+  const privileged = isPrivileged(facts.boundingCapabilities);
+  const reasons: string[] = [];
+  const cudaVersion = env.get('CUDA_VERSION') ?? '';
+  const legacyImage = cudaVersion !== '' && (env.get('NVIDIA_REQUIRE_CUDA') ?? '') === '';
+
+  // 1. Volume mounts.
+  let visible: VisibleDevices | undefined;
+  let source: DeviceRequest['source'] = 'none';
+  const mountIds = deviceIdsFromMounts(facts.mounts);
+  if (mountIds.length > 0 && !policy.acceptVolumeMounts) {
+    reasons.push(
+      `${mountIds.length} device volume mount(s) ignored: accept-nvidia-visible-devices-as-volume-mounts = false`,
+    );
+  } else if (mountIds.length > 0) {
+    visible = parseDeviceList(mountIds, `volume mount under ${DEVICE_LIST_MOUNT_ROOT}`);
+    source = 'volume-mounts';
+    reasons.push(`devices requested by volume mounts: ${describeDevices(visible)}; ${NVD} is not consulted`);
+  }
+
+  // 2. The environment.
+  if (visible === undefined) {
+    const nvd = env.get(NVD);
+    const asksByEnv = nvd !== undefined || legacyImage;
+    if (asksByEnv && !privileged && !policy.acceptEnvvarWhenUnprivileged) {
+      reasons.push(
+        `${NVD} ignored: container is unprivileged and accept-nvidia-visible-devices-envvar-when-unprivileged = false`,
+      );
+    } else if (nvd === undefined && legacyImage) {
+      visible = { gpu: true, devices: [{ kind: 'all' }] };
+      source = 'legacy-cuda';
+      reasons.push(`legacy CUDA image (CUDA_VERSION=${quote(cudaVersion)} without NVIDIA_REQUIRE_CUDA): all GPUs`);
+    } else if (nvd === undefined) {
+      reasons.push(`${NVD} is unset: not a GPU container`);
+    } else {
+      visible = parseVisibleDevices(nvd);
+      source = visible.gpu ? 'env' : 'none';
+      reasons.push(
+        visible.gpu
+          ? `${NVD}=${quote(nvd)}: ${describeDevices(visible)}`
+          : `${NVD}=${quote(nvd)}: not a GPU container`,
+      );
+    }
+  }
+
+  // 3. Nothing asked: not a GPU container; validate nothing else.
+  if (visible === undefined || !visible.gpu) return NOT_GPU(reasons);
+
+  if (!privileged) {
+    for (const name of MIG_VARS) {
+      if ((env.get(name) ?? '') !== '') {
+        throw new NvrError('INPUT', `cannot set ${name} in a non-privileged container`, {
+          fix: `unset ${name}, or run the container privileged (CAP_SYS_ADMIN in its bounding set)`,
+        });
+      }
+    }
+  }
+
+  const capsText = env.get('NVIDIA_DRIVER_CAPABILITIES');
+  const capsUnset = (capsText ?? '').trim() === '';
+  const capabilities = parseCapabilities(
+    capsText,
+    policy.supportedCapabilities,
+    legacyImage ? policy.supportedCapabilities : DEFAULT_CAPABILITIES,
+  );
+  reasons.push(
+    capsUnset
+      ? `NVIDIA_DRIVER_CAPABILITIES unset: ${legacyImage ? 'all supported for a legacy CUDA image' : 'default'} ${capabilities.join(',')}`
+      : `capabilities: ${capabilities.join(',')}`,
+  );
+
+  return {
+    gpu: true,
+    devices: visible.devices,
+    capabilities,
+    requirements: requirementsOf(env, legacyImage, policy, reasons),
+    source,
+    reasons,
+  };
+}
+
+function requirementsOf(env: Map<string, string>, legacyImage: boolean, policy: RequestPolicy, reasons: string[]): string[] {
+  if (policy.disableRequire) {
+    reasons.push('requirements not checked: disable-require = true in config.toml');
+    return [];
+  }
+  const disable = env.get('NVIDIA_DISABLE_REQUIRE');
+  if (disable !== undefined && disable !== '') {
+    const parsed = parseGoBool(disable);
+    if (parsed === true) {
+      reasons.push(`requirements not checked: NVIDIA_DISABLE_REQUIRE=${quote(disable)}`);
+      return [];
+    }
+    if (parsed === undefined) reasons.push(`NVIDIA_DISABLE_REQUIRE=${quote(disable)} is not a boolean: requirements are checked`);
+  }
+  const names = [...env.keys()].filter((k) => k.startsWith(REQUIRE_PREFIX) && k !== NOT_A_REQUIREMENT).sort();
+  const requirements: string[] = [];
+  for (const name of names) {
+    const value = env.get(name)!;
+    if (parseRequirement(value, name).groups.length === 0) continue; // blank: no constraint
+    requirements.push(value.trim());
+    reasons.push(`requirement from ${name}: ${value.trim()}`);
+  }
+  if (legacyImage) {
+    const req = `cuda>=${cudaMajorMinor(env.get('CUDA_VERSION')!)}`;
+    requirements.push(req);
+    reasons.push(`requirement from the legacy CUDA image's CUDA_VERSION: ${req}`);
+  }
+  return requirements;
+}

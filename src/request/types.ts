@@ -1,0 +1,42 @@
+/**
+ * What a container asks for, decided from its OCI spec alone (env, mounts, capabilities, annotations).
+ * Pure data: src/request/parse.ts produces it, the runtime and `nvidia-ctk explain` consume it.
+ */
+
+/** Driver capabilities (NVIDIA_DRIVER_CAPABILITIES); each selects a group of driver files. */
+export type Capability = 'compute' | 'compat32' | 'display' | 'graphics' | 'ngx' | 'utility' | 'video';
+
+/** One item of a device request, normalised (lowercase hex, 8-digit PCI domain, decimal indices). */
+export type DeviceSelector =
+  | { kind: 'all' }
+  | { kind: 'index'; index: number }
+  | { kind: 'uuid'; uuid: string }
+  | { kind: 'pci'; busId: string }
+  | { kind: 'mig-index'; gpu: number; mig: number }
+  | { kind: 'mig-uuid'; uuid: string }
+  | { kind: 'cdi'; name: string }; // fully-qualified CDI name, resolved by the CDI layer
+
+export interface DeviceRequest {
+  gpu: boolean; // false → not a GPU container: the runtime passes the spec to runc untouched
+  devices: DeviceSelector[]; // empty with gpu=true means NVIDIA_VISIBLE_DEVICES=none (driver files, no GPU)
+  capabilities: Capability[]; // sorted, unique
+  requirements: string[]; // NVIDIA_REQUIRE_* values (empty when disabled)
+  source: 'env' | 'volume-mounts' | 'legacy-cuda' | 'none';
+  reasons: string[]; // human sentences: why this was decided (shown by `nvidia-ctk explain`)
+}
+
+/** The config.toml keys (peer names) that govern how requests are read. */
+export interface RequestPolicy {
+  acceptEnvvarWhenUnprivileged: boolean; // accept-nvidia-visible-devices-envvar-when-unprivileged, default true
+  acceptVolumeMounts: boolean; // accept-nvidia-visible-devices-as-volume-mounts, default false
+  supportedCapabilities: Capability[]; // supported-driver-capabilities, default all seven
+  disableRequire: boolean; // disable-require, default false
+}
+
+/** The parts of the OCI spec a request is read from. */
+export interface ContainerFacts {
+  env: string[];
+  mounts: { source?: string; destination: string }[];
+  boundingCapabilities: string[];
+  annotations: Record<string, string>;
+}

@@ -1,0 +1,2 @@
+import markers from './gpu-markers.json' with { type: 'json' };
+export const GPU_MARKERS: readonly string[] = markers;

@@ -43,10 +43,10 @@ function lineOps(a: string[], b: string[]): Op[] {
       if (i < x.length && j < y.length && x[i] === y[j]) {
         mid.push({ kind: ' ', line: x[i++] });
         j++;
-      } else if (j < y.length && (i === x.length || lcs[i * w + j + 1] >= lcs[(i + 1) * w + j])) {
-        mid.push({ kind: '+', line: y[j++] });
+      } else if (i < x.length && (j === y.length || lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])) {
+        mid.push({ kind: '-', line: x[i++] }); // deletions first on ties, as diff(1) prints them
       } else {
-        mid.push({ kind: '-', line: x[i++] });
+        mid.push({ kind: '+', line: y[j++] });
       }
     }
   }

@@ -1,0 +1,252 @@
+/**
+ * Load config.toml: locate (explicit file > $NVIDIA_CTK_CONFIG_FILE_PATH > /etc/...), read, parse (smol-toml),
+ * validate (ajv, first error only, one line naming the key path), overlay on the defaults, freeze.
+ * A missing default file means the defaults; unknown keys are warnings in the result, never errors.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { NvrError } from '../errors.js';
+import { DEFAULT_CONFIG_PATH, deepFreeze, mutableDefaults } from './defaults.js';
+import {
+  CONFIG_SCHEMA,
+  KNOWN_CAPABILITIES,
+  KNOWN_FEATURES,
+  isPlainTable,
+  unknownKeys,
+  type CudaCompatMode,
+  type FrozenRuntimeConfig,
+  type RuntimeConfig,
+  type RuntimeMode,
+} from './schema.js';
+
+export const CONFIG_PATH_ENV = 'NVIDIA_CTK_CONFIG_FILE_PATH';
+/** A config file is a few KiB; anything this large is not one (fail closed rather than parse it). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+export interface LoadConfigOptions {
+  env: Readonly<Record<string, string | undefined>>;
+  /** Reads a file as UTF-8; throws an errno-style error (`code: 'ENOENT'`…) on failure. Default: fs.readFileSync. */
+  readFile?: (path: string) => string;
+  /** A file named on the command line (`--config`): it must exist, unlike the default location. */
+  file?: string;
+}
+
+/** Which file to read: $NVIDIA_CTK_CONFIG_FILE_PATH when set and non-empty, else the default location. */
+export function configFilePath(env: Readonly<Record<string, string | undefined>>): string {
+  const fromEnv = env[CONFIG_PATH_ENV];
+  if (fromEnv === undefined || fromEnv === '') return DEFAULT_CONFIG_PATH;
+  // The runtime's cwd is the bundle, so a relative path would silently depend on the container.
+  if (!isAbsolute(fromEnv)) {
+    throw new NvrError('CONFIG', `${CONFIG_PATH_ENV} must be an absolute path (got ${JSON.stringify(fromEnv)})`, {
+      fix: `set ${CONFIG_PATH_ENV} to an absolute path, or unset it to use ${DEFAULT_CONFIG_PATH}`,
+    });
+  }
+  return fromEnv;
+}
+
+export function loadConfig(options: LoadConfigOptions): FrozenRuntimeConfig {
+  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const file = options.file ?? configFilePath(options.env);
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOENT' && options.file === undefined) return deepFreeze(mutableDefaults());
+    throw new NvrError('CONFIG', `config.toml ${file}: cannot read${code ? ` (${code})` : ''}`, {
+      fix:
+        code === 'ENOENT'
+          ? 'check the path, or generate one with `nvidia-ctk config default -o FILE`'
+          : `make the file a readable regular file, or point ${CONFIG_PATH_ENV} at another one`,
+      cause: e,
+    });
+  }
+  return parseConfig(text, file);
+}
+
+/** Parse and validate config.toml text; `file` is used in messages and recorded in the result. */
+export function parseConfig(text: string, file: string): FrozenRuntimeConfig {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new NvrError('CONFIG', `config.toml ${file}: larger than ${MAX_CONFIG_BYTES} bytes`, {
+      fix: 'this is not a config file; check the path',
+    });
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new NvrError('CONFIG', `config.toml ${file}: invalid TOML: ${tomlErrorLine(e)}`, {
+      fix: 'correct the syntax (see `nvidia-ctk config default` for a valid file)',
+      cause: e,
+    });
+  }
+  normaliseLogLevel(doc);
+  const validate = validator();
+  if (!validate(doc)) {
+    const err = (validate.errors ?? [])[0];
+    throw new NvrError('CONFIG', `config.toml ${file}: ${describeError(err)}`, {
+      fix: `correct the value in ${file}, or remove the key to use its default`,
+    });
+  }
+  const config = build(doc);
+  config.file = file;
+  config.warnings.unshift(...unknownKeys(doc).map((k) => `unknown key "${k}" ignored`));
+  return deepFreeze(config);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+let compiled: ValidateFunction | undefined;
+/** Compiled once per process, on first use: processes that never read the config never pay for ajv. */
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: false, verbose: true, strict: true });
+    ajv.addVocabulary(['expect']);
+    compiled = ajv.compile(CONFIG_SCHEMA);
+  }
+  return compiled;
+}
+
+/** logrus parses levels case-insensitively; so do we. */
+function normaliseLogLevel(doc: Record<string, unknown>): void {
+  const rt = doc['nvidia-container-runtime'];
+  if (isPlainTable(rt) && typeof rt['log-level'] === 'string') rt['log-level'] = rt['log-level'].toLowerCase();
+}
+
+function tomlErrorLine(e: unknown): string {
+  if (e instanceof TomlError) {
+    const first = e.message.split('\n')[0].replace(/^Invalid TOML document: /, '');
+    return `${first} at line ${e.line}, column ${e.column}`;
+  }
+  return e instanceof Error ? e.message.split('\n')[0] : String(e);
+}
+
+/** "/nvidia-container-cli/environment/2" → "nvidia-container-cli.environment[2]". */
+function keyPath(instancePath: string): string {
+  let out = '';
+  for (const raw of instancePath.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out ? `.${seg}` : seg;
+  }
+  return out || '(document)';
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  boolean: 'a boolean (true or false)',
+  string: 'a string',
+  array: 'an array',
+  object: 'a table',
+  number: 'a number',
+};
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (v instanceof Date) return `date ${String(v)}`;
+  if (Array.isArray(v)) return 'an array';
+  if (isPlainTable(v)) return 'a table';
+  return typeof v;
+}
+
+function describeError(err: ErrorObject | undefined): string {
+  if (!err) return 'invalid';
+  const where = keyPath(err.instancePath);
+  let what: string;
+  switch (err.keyword) {
+    case 'type':
+      what = `must be ${TYPE_WORDS[String(err.params.type)] ?? String(err.params.type)}`;
+      break;
+    case 'enum':
+      what = `must be one of ${(err.params.allowedValues as unknown[]).join(', ')}`;
+      break;
+    case 'pattern':
+      what = `must be ${String((err.parentSchema as { expect?: string } | undefined)?.expect ?? `match ${err.params.pattern}`)}`;
+      break;
+    default:
+      what = err.message ?? 'is invalid';
+  }
+  return `${where} ${what} (got ${describeValue(err.data)})`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Overlay the validated document on the defaults. Types were checked by the schema, so the casts are sound.
+
+function section(doc: Record<string, unknown>, ...path: string[]): Record<string, unknown> {
+  let cur: unknown = doc;
+  for (const p of path) cur = isPlainTable(cur) && Object.hasOwn(cur, p) ? cur[p] : undefined;
+  return isPlainTable(cur) ? cur : {};
+}
+
+function get<T>(table: Record<string, unknown>, key: string, dflt: T): T {
+  return Object.hasOwn(table, key) ? (table[key] as T) : dflt;
+}
+
+function build(doc: Record<string, unknown>): RuntimeConfig {
+  const c = mutableDefaults();
+  c.disableRequire = get(doc, 'disable-require', c.disableRequire);
+  c.swarmResource = get(doc, 'swarm-resource', c.swarmResource);
+  c.acceptEnvvarWhenUnprivileged = get(doc, 'accept-nvidia-visible-devices-envvar-when-unprivileged', c.acceptEnvvarWhenUnprivileged);
+  c.acceptVolumeMounts = get(doc, 'accept-nvidia-visible-devices-as-volume-mounts', c.acceptVolumeMounts);
+  if (Object.hasOwn(doc, 'supported-driver-capabilities')) {
+    c.supportedCapabilities = parseCapabilities(doc['supported-driver-capabilities'] as string, c.warnings);
+  }
+
+  const cli = section(doc, 'nvidia-container-cli');
+  c.cli = {
+    root: get(cli, 'root', '') || '/',
+    path: get(cli, 'path', c.cli.path),
+    environment: [...get<string[]>(cli, 'environment', c.cli.environment)],
+    debug: get(cli, 'debug', c.cli.debug),
+    ldcache: get(cli, 'ldcache', c.cli.ldcache),
+    loadKmods: get(cli, 'load-kmods', c.cli.loadKmods),
+    noCgroups: get(cli, 'no-cgroups', c.cli.noCgroups),
+    user: get(cli, 'user', c.cli.user),
+    ldconfig: get(cli, 'ldconfig', c.cli.ldconfig),
+    noPivot: get(cli, 'no-pivot', c.cli.noPivot),
+  };
+
+  const rt = section(doc, 'nvidia-container-runtime');
+  const cdi = section(doc, 'nvidia-container-runtime', 'modes', 'cdi');
+  const csv = section(doc, 'nvidia-container-runtime', 'modes', 'csv');
+  const legacy = section(doc, 'nvidia-container-runtime', 'modes', 'legacy');
+  c.runtime = {
+    debug: get(rt, 'debug', c.runtime.debug),
+    logLevel: get(rt, 'log-level', c.runtime.logLevel),
+    mode: get<RuntimeMode>(rt, 'mode', c.runtime.mode),
+    runtimes: [...get<string[]>(rt, 'runtimes', c.runtime.runtimes)],
+    cdi: {
+      specDirs: [...get<string[]>(cdi, 'spec-dirs', c.runtime.cdi.specDirs)],
+      defaultKind: get(cdi, 'default-kind', c.runtime.cdi.defaultKind),
+      annotationPrefixes: [...get<string[]>(cdi, 'annotation-prefixes', c.runtime.cdi.annotationPrefixes)],
+    },
+    csv: { mountSpecPath: get(csv, 'mount-spec-path', c.runtime.csv.mountSpecPath) },
+    legacy: { cudaCompatMode: get<CudaCompatMode>(legacy, 'cuda-compat-mode', c.runtime.legacy.cudaCompatMode) },
+  };
+
+  const hook = section(doc, 'nvidia-container-runtime-hook');
+  c.hook = { path: get(hook, 'path', c.hook.path), skipModeDetection: get(hook, 'skip-mode-detection', c.hook.skipModeDetection) };
+  c.ctk = { path: get(section(doc, 'nvidia-ctk'), 'path', c.ctk.path) };
+
+  const features = section(doc, 'features');
+  for (const f of KNOWN_FEATURES) if (Object.hasOwn(features, f)) c.features[f] = features[f] as boolean;
+  return c;
+}
+
+/** "compute, utility" → ["compute","utility"]; "all" → every known one; unknown names warn and are dropped. */
+function parseCapabilities(value: string, warnings: string[]): string[] {
+  const out: string[] = [];
+  for (const raw of value.split(',')) {
+    const cap = raw.trim();
+    if (cap === '') continue;
+    if (cap === 'all') {
+      for (const k of KNOWN_CAPABILITIES) if (!out.includes(k)) out.push(k);
+    } else if ((KNOWN_CAPABILITIES as readonly string[]).includes(cap)) {
+      if (!out.includes(cap)) out.push(cap);
+    } else {
+      warnings.push(`supported-driver-capabilities: unknown capability "${cap}" ignored`);
+    }
+  }
+  return out;
+}

@@ -10,7 +10,7 @@
   "targets": [
     {
       "target_name": "nvidia_runtime",
-      "sources": ["native/addon/addon.cc", "native/nvml/enumerate.c"],
+      "sources": ["native/addon/addon.cc", "native/addon/execve.cc", "native/nvml/enumerate.c"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "libraries": ["-ldl"],
@@ -60,6 +60,22 @@
       "product_name": "nvidia-smi-mock",
       "sources": ["native/mock/nvidia_smi.c", "native/nvml/enumerate.c"],
       "libraries": ["-ldl"],
+    },
+    {
+      # The runtime's entry point: pass-through and non-GPU creates exec runc directly (native/launcher/README.md).
+      "target_name": "nvidia_runtime_launcher",
+      "type": "executable",
+      "product_name": "nvidia-runtime",
+      "sources": ["native/launcher/launcher.c"],
+      "defines": ["NODE_EXECUTABLE=\"<!(node -p process.execPath)\""],
+    },
+    {
+      # The createContainer hook; static so no dynamic loader runs in a process that runs as host root.
+      "target_name": "nvidia_runtime_hook",
+      "type": "executable",
+      "product_name": "nvidia-runtime-hook",
+      "sources": ["native/hook/hook.c", "native/hook/inroot.c"],
+      "ldflags": ["-static"],
     },
   ],
 }

@@ -9,6 +9,8 @@ extern "C" {
 #include "../nvml/enumerate.h"
 }
 
+Napi::Value Execve(const Napi::CallbackInfo &info);  // execve.cc
+
 namespace {
 
 struct FreeDeleter {
@@ -92,6 +94,7 @@ Napi::Value NvmlQuery(const Napi::CallbackInfo &info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmlQuery", Napi::Function::New(env, NvmlQuery, "nvmlQuery"));
+  exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
   return exports;
 }
 

@@ -82,8 +82,11 @@ static int walk(int rootfd, const char *path, int flags)
                 err = ENAMETOOLONG;
                 break;
             }
-            snprintf(tmp, sizeof tmp, "%s/%s", target, rest);
-            strcpy(buf, tmp);
+            size_t rn = strlen(rest);
+            memcpy(tmp, target, (size_t)n);
+            tmp[n] = '/';
+            memcpy(tmp + n + 1, rest, rn + 1);
+            memcpy(buf, tmp, (size_t)n + rn + 2);
             p = buf;
             if (target[0] == '/')
                 while (depth > 0)
@@ -112,7 +115,7 @@ static int walk(int rootfd, const char *path, int flags)
 
 int inroot_open(int rootfd, const char *path, int flags)
 {
-    if (flags & (O_CREAT | O_TMPFILE))
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
         return errno = EINVAL, -1;
     if (!g_walk) {
         struct open_how how = {

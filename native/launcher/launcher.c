@@ -24,15 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include("../include/gpu_markers.h")
-#include "../include/gpu_markers.h"
-#else
-#include "gpu_markers_tmp.h"
-#endif
-#else
-#include "gpu_markers_tmp.h"
-#endif
+#include "../include/gpu_markers.h" /* generated from src/runtime/gpu-markers.json */
 
 #ifndef NODE_EXECUTABLE
 #error "define NODE_EXECUTABLE: the absolute path of the node binary the runtime was built for"

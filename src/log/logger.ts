@@ -158,8 +158,10 @@ function safeJson(v: unknown): string {
   }
 }
 
-// winston's types name the base class `winston.transport`; at run time it is `winston.Transport`.
-const TransportBase = (winston as unknown as { Transport: typeof winston.transport }).Transport;
+// winston re-exports winston-transport's base class at run time as `winston.Transport`, but its typings only
+// expose it as a namespace; type it through LoggerOptions instead of importing winston-transport (not our dep).
+type TransportInstance = Exclude<NonNullable<winston.LoggerOptions['transports']>, unknown[]>;
+const TransportBase = (winston as unknown as { Transport: new () => TransportInstance }).Transport;
 
 class SyncFileTransport extends TransportBase {
   private fd: number | undefined;

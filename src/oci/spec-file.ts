@@ -102,22 +102,22 @@ function checkKeys(text: string, file: string): void {
     } else if (c === '"') {
       const start = i;
       i++;
-      while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
       i++;
       const end = i;
       while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
       const frame = stack[stack.length - 1];
       if (text[i] !== ':' || !frame) continue; // a string value, not a key
       const key = JSON.parse(text.slice(start, end)) as string;
-      const where = lineCol(text, start);
+      const where = (): string => lineCol(text, start); // only on error: it is O(offset)
       if (FORBIDDEN_KEYS.has(key)) {
-        throw specError(file, `forbidden key "${key}" at ${where}`, 'remove it: prototype keys are never valid in a spec');
+        throw specError(file, `forbidden key "${key}" at ${where()}`, 'remove it: prototype keys are never valid in a spec');
       }
       const norm = frame.caseSensitive ? key : fold(key);
       const prev = frame.seen.get(norm);
       if (prev !== undefined) {
         const what = prev === key ? `duplicate key "${key}"` : `key "${key}" duplicates "${prev}" (keys differ only in case)`;
-        throw specError(file, `${what} at ${where}`, FIX_AMBIGUOUS);
+        throw specError(file, `${what} at ${where()}`, FIX_AMBIGUOUS);
       }
       frame.seen.set(norm, key);
       pendingKey = key;

@@ -202,20 +202,21 @@ function reorderArgs(words: readonly string[], table: FlagTable): string[] {
   return [...flags, ...rest];
 }
 
+/** Global flags that carry a value, by field name → flag name. */
+const GLOBAL_VALUES = {
+  root: 'root', log: 'log', logFormat: 'log-format', logLevel: 'log-level', criu: 'criu', rootless: 'rootless',
+  cgroupManager: 'cgroup-manager',
+} as const;
+
 function readGlobals(scan: Scan): RuncGlobalFlags {
-  const v = (k: string): string | undefined => scan.values.get(k);
   const b = (k: string): boolean => scan.bools.get(k) ?? false;
   const flags: RuncGlobalFlags = {
     debug: b('debug'), systemdCgroup: b('systemd-cgroup'), help: b('help'), version: b('version'),
     unknown: scan.unknown,
   };
-  const optional: [keyof RuncGlobalFlags, string][] = [
-    ['root', 'root'], ['log', 'log'], ['logFormat', 'log-format'], ['logLevel', 'log-level'], ['criu', 'criu'],
-    ['rootless', 'rootless'], ['cgroupManager', 'cgroup-manager'],
-  ];
-  for (const [key, name] of optional) {
-    const value = v(name);
-    if (value !== undefined) (flags as unknown as Record<string, string>)[key] = value;
+  for (const [key, name] of Object.entries(GLOBAL_VALUES) as [keyof typeof GLOBAL_VALUES, string][]) {
+    const value = scan.values.get(name);
+    if (value !== undefined) flags[key] = value;
   }
   return flags;
 }

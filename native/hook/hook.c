@@ -1,0 +1,578 @@
+/*
+ * nvidia-runtime-hook: the createContainer hook. runc runs it as host root, in the container's mount namespace,
+ * before pivot_root, with the explicit minimal env the runtime put in the hook entry; its cwd may be the rootfs.
+ *
+ *   nvidia-runtime-hook update-ldcache --root <host path of rootfs> [--folder DIR]... [--link TARGET::LINK]...
+ *                                      [--ldconfig /sbin/ldconfig]
+ *
+ * Everything inside the rootfs is reached through fds resolved by inroot.c (never a "<root>/<path>" string),
+ * created with *at() calls (O_CREAT|O_EXCL|O_NOFOLLOW, symlinkat, mkdirat, renameat), and ldconfig is the host
+ * binary run from a sealed memfd, chrooted into the rootfs, in a private mount namespace with /proc and /sys
+ * masked. Single-threaded on purpose. Errors: one line "nvidia-runtime-hook: <what>: <why>", exit 1.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inroot.h"
+
+#define STATE_CAP (16u << 20)       /* OCI state on stdin */
+#define STDIN_DEADLINE_MS 10000
+#define CONF_CAP (1u << 20)         /* one ld.so.conf file */
+#define LDCONFIG_TIMEOUT_S 20
+#define CHILD_REPORTED 126          /* exit status of a child that already printed its error */
+#define MAX_ITEMS 64                /* --folder / --link */
+#define MAX_KNOWN 1024              /* configured directories */
+#define OUR_CONF "00-nvidia-runtime.conf"
+#define CONFD "/etc/ld.so.conf.d"
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(const char *what, const char *fmt, ...)
+{
+    char why[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "nvidia-runtime-hook: %s: %s\n", what, why);
+    exit(1);
+}
+
+/* ---- stdin: the OCI state, read fully (capped, with a deadline) before any slow work ------------------- */
+
+static void drain_stdin(void)
+{
+    static char buf[65536];
+    size_t total = 0;
+    struct timespec t0, t;
+    if (isatty(0))
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = STDIN_DEADLINE_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = {.fd = 0, .events = POLLIN};
+        int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            die("stdin", "no end of the container state within %d s", STDIN_DEADLINE_MS / 1000);
+        if (r < 0 || (pfd.revents & POLLNVAL))
+            return; /* no stdin at all: nothing to read */
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            die("stdin", "%s", strerror(errno));
+        }
+        total += (size_t)n;
+        if (total > STATE_CAP)
+            die("stdin", "container state larger than 16 MiB");
+    }
+}
+
+/* ---- arguments ---------------------------------------------------------------------------------------- */
+
+struct args {
+    const char *root, *ldconfig;
+    const char *folders[MAX_ITEMS];
+    int nfolders;
+    const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
+    int nlinks;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i], *val;
+        const char *eq = strchr(arg, '=');
+        size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (strncmp(arg, "--", 2) != 0)
+            die("arguments", "unexpected '%s'", arg);
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            die("arguments", "%s needs a value", arg);
+#define IS(name) (n == sizeof(name) - 1 && strncmp(arg, name, n) == 0)
+        if (IS("--root")) {
+            a->root = val;
+        } else if (IS("--ldconfig")) {
+            a->ldconfig = val;
+        } else if (IS("--folder")) {
+            if (a->nfolders == MAX_ITEMS)
+                die("--folder", "more than %d folders", MAX_ITEMS);
+            if (val[0] != '/')
+                die("--folder", "'%s' is not an absolute path", val);
+            a->folders[a->nfolders++] = val;
+        } else if (IS("--link")) {
+            char *sep = strstr(val, "::");
+            if (a->nlinks == MAX_ITEMS)
+                die("--link", "more than %d links", MAX_ITEMS);
+            if (!sep || sep == val || sep[2] != '/')
+                die("--link", "'%s' is not TARGET::/absolute/link", val);
+            *sep = '\0'; /* argv is ours to modify */
+            a->link_target[a->nlinks] = val;
+            a->link_path[a->nlinks++] = sep + 2;
+        } else {
+            die("arguments", "unknown option '%.*s'", (int)n, arg);
+        }
+#undef IS
+    }
+    if (!a->root || a->root[0] != '/')
+        die("--root", "an absolute host path of the container rootfs is required");
+    if (a->ldconfig && a->ldconfig[0] != '/')
+        die("--ldconfig", "'%s' is not an absolute host path", a->ldconfig);
+}
+
+/* ---- symlinks (--link) -------------------------------------------------------------------------------- */
+
+static void make_link(int rootfd, const char *target, const char *link)
+{
+    char leaf[NAME_MAX + 1], cur[4096], tmp[NAME_MAX + 1];
+    int dfd = inroot_open_parent(rootfd, link, leaf);
+    if (dfd < 0)
+        die("--link", "parent directory of %s in the rootfs: %s", link, strerror(errno));
+    struct stat st;
+    if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT)
+            die("--link", "%s: %s", link, strerror(errno));
+        if (symlinkat(target, dfd, leaf) != 0 && errno != EEXIST)
+            die("--link", "cannot create %s: %s", link, strerror(errno));
+    } else if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlinkat(dfd, leaf, cur, sizeof cur);
+        if (n < 0 || (size_t)n != strlen(target) || memcmp(cur, target, (size_t)n) != 0) {
+            /* Replace atomically: a temp symlink renamed over the old one. */
+            int made = -1;
+            for (int i = 0; i < 100 && made != 0; i++) {
+                snprintf(tmp, sizeof tmp, ".nvidia-runtime-link.%d.%d", (int)getpid(), i);
+                made = symlinkat(target, dfd, tmp);
+                if (made != 0 && errno != EEXIST)
+                    break;
+            }
+            if (made != 0)
+                die("--link", "cannot create a temporary link next to %s: %s", link, strerror(errno));
+            if (renameat(dfd, tmp, dfd, leaf) != 0) {
+                int err = errno;
+                unlinkat(dfd, tmp, 0);
+                die("--link", "cannot replace %s: %s", link, strerror(err));
+            }
+        }
+    } /* anything else already there belongs to the image: leave it */
+    close(dfd);
+}
+
+/* ---- ld.so.conf (--folder) ---------------------------------------------------------------------------- */
+
+struct conf {
+    const char *known[MAX_KNOWN]; /* directories configured by the image (not by our own file) */
+    int nknown;
+    const char *ours[MAX_ITEMS];  /* directories in our own file */
+    int nours;
+    int includes_confd;           /* /etc/ld.so.conf includes ld.so.conf.d/ *.conf */
+    char *our_text;               /* current content of our file, or NULL */
+};
+
+/* Reads a whole regular file inside the rootfs; NULL when it does not exist or is not a regular file. */
+static char *read_in_root(int rootfd, const char *path)
+{
+    int fd = inroot_open(rootfd, path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return NULL;
+        die("read", "%s in the rootfs: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_CAP) {
+        close(fd);
+        return NULL;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t len = 0;
+    ssize_t n;
+    if (!buf)
+        die("read", "out of memory");
+    while (len < (size_t)st.st_size && (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+    return buf;
+}
+
+/* "//usr//lib/" -> "/usr/lib", in place. */
+static char *normalize(char *dir)
+{
+    char *w = dir;
+    for (char *r = dir; *r; r++)
+        if (!(*r == '/' && w > dir && w[-1] == '/'))
+            *w++ = *r;
+    while (w > dir + 1 && w[-1] == '/')
+        w--;
+    *w = '\0';
+    return dir;
+}
+
+static int listed(const char *const *list, int n, const char *dir)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(list[i], dir) == 0)
+            return 1;
+    return 0;
+}
+
+/* The subset of ldconfig's grammar that matters here: one or more directories per line (glibc accepts
+ * whitespace, ',' and ':' separators and a "=TYPE" suffix), '#' comments, "include" and "hwcap" lines. */
+static void parse_conf(struct conf *c, char *text, int is_main, int is_ours)
+{
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save, *tok = strtok_r(line, " \t\r,:", &save);
+        if (!tok || strcmp(tok, "hwcap") == 0)
+            continue;
+        if (strcmp(tok, "include") == 0) {
+            while ((tok = strtok_r(NULL, " \t\r", &save)))
+                if (is_main && (strcmp(tok, "ld.so.conf.d/*.conf") == 0 || strcmp(tok, CONFD "/*.conf") == 0))
+                    c->includes_confd = 1;
+            continue;
+        }
+        for (; tok; tok = strtok_r(NULL, " \t\r,:", &save)) {
+            char *eq = strchr(tok, '=');
+            if (eq)
+                *eq = '\0';
+            if (tok[0] != '/')
+                continue;
+            normalize(tok);
+            if (is_ours && c->nours < MAX_ITEMS)
+                c->ours[c->nours++] = tok;
+            else if (!is_ours && c->nknown < MAX_KNOWN)
+                c->known[c->nknown++] = tok;
+        }
+    }
+}
+
+static void load_conf(int rootfd, struct conf *c)
+{
+    static const char *const trusted[] = {"/lib", "/usr/lib", "/lib64", "/usr/lib64"};
+    for (size_t i = 0; i < sizeof trusted / sizeof *trusted; i++)
+        c->known[c->nknown++] = trusted[i];
+    char *main_text = read_in_root(rootfd, "/etc/ld.so.conf");
+    if (main_text)
+        parse_conf(c, main_text, 1, 0);
+    if (!c->includes_confd)
+        return;
+    int dfd = inroot_open(rootfd, CONFD, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            return;
+        die("read", CONFD " in the rootfs: %s", strerror(errno));
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d)
+        die("read", CONFD ": %s", strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        char path[sizeof CONFD + NAME_MAX + 1];
+        if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".conf") != 0)
+            continue;
+        snprintf(path, sizeof path, CONFD "/%s", e->d_name);
+        char *text = read_in_root(rootfd, path);
+        if (!text)
+            continue;
+        int is_ours = strcmp(e->d_name, OUR_CONF) == 0;
+        if (is_ours)
+            c->our_text = strdup(text);
+        parse_conf(c, text, 0, is_ours);
+    }
+    closedir(d);
+}
+
+/* Writes path's content atomically: O_CREAT|O_EXCL|O_NOFOLLOW temp file in the same directory, fsync, rename,
+ * directory fsync. The directory fd comes from inroot_open_parent, so nothing here follows a rootfs link. */
+static void write_atomic(int rootfd, const char *path, const char *text)
+{
+    char leaf[NAME_MAX + 1], tmp[NAME_MAX + 1];
+    int dfd = inroot_open_parent(rootfd, path, leaf);
+    if (dfd < 0)
+        die("write", "directory of %s in the rootfs: %s", path, strerror(errno));
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        snprintf(tmp, sizeof tmp, ".%s.%d.%d", OUR_CONF, (int)getpid(), i);
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0)
+        die("write", "temporary file for %s: %s", path, strerror(errno));
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n <= 0) {
+            unlinkat(dfd, tmp, 0);
+            die("write", "%s: %s", path, strerror(errno));
+        }
+        off += (size_t)n;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0 || renameat(dfd, tmp, dfd, leaf) != 0) {
+        int err = errno;
+        unlinkat(dfd, tmp, 0);
+        die("write", "%s: %s", path, strerror(err));
+    }
+    int dirfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) {
+        fsync(dirfd);
+        close(dirfd);
+    }
+    close(dfd);
+}
+
+/* Folders not configured by the image go into our conf.d file (when ld.so.conf includes conf.d) and, either
+ * way, onto ldconfig's command line. Returns how many; missing[] points into a->folders. */
+static int update_conf(int rootfd, struct args *a, const char **missing)
+{
+    struct conf c = {0};
+    int nmissing = 0;
+    if (a->nfolders == 0)
+        return 0;
+    load_conf(rootfd, &c);
+    for (int i = 0; i < a->nfolders; i++) {
+        char *dir = normalize(strdup(a->folders[i]));
+        if (!listed(c.known, c.nknown, dir) && !listed(missing, nmissing, dir))
+            missing[nmissing++] = dir;
+    }
+    if (nmissing == 0 || !c.includes_confd)
+        return nmissing;
+    static char text[MAX_ITEMS * 4200];
+    size_t len = (size_t)snprintf(text, sizeof text, "# written by nvidia-runtime-hook for this container\n");
+    for (int i = 0; i < nmissing; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s\n", missing[i]);
+    if (c.our_text && strcmp(c.our_text, text) == 0)
+        return nmissing; /* idempotent: already written */
+    char leaf[NAME_MAX + 1];
+    int etc = inroot_open_parent(rootfd, CONFD, leaf);
+    if (etc < 0)
+        die("write", "/etc in the rootfs: %s", strerror(errno));
+    if (mkdirat(etc, leaf, 0755) != 0 && errno != EEXIST)
+        die("write", "cannot create " CONFD ": %s", strerror(errno));
+    close(etc);
+    write_atomic(rootfd, CONFD "/" OUR_CONF, text);
+    return nmissing;
+}
+
+/* ---- ldconfig: host binary, sealed memfd, chroot, private mount ns ----------------------------------- */
+
+/* 1 when the ELF file in fd has a PT_INTERP segment (needs a dynamic loader), 0 when static, -1 not ELF64. */
+static int elf_is_dynamic(int fd)
+{
+    Elf64_Ehdr eh;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize < sizeof(Elf64_Phdr))
+        return -1;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != (ssize_t)sizeof ph)
+            return -1;
+        if (ph.p_type == PT_INTERP)
+            return 1;
+    }
+    return 0;
+}
+
+static int sealed_ldconfig(const char *path)
+{
+    if (!path)
+        path = access("/sbin/ldconfig.real", X_OK) == 0 ? "/sbin/ldconfig.real" : "/sbin/ldconfig";
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        die("ldconfig", "cannot open %s on the host: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        die("ldconfig", "%s is not a regular file", path);
+    int mfd = memfd_create("ldconfig", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        die("ldconfig", "memfd_create: %s", strerror(errno));
+    for (off_t off = 0; off < st.st_size;) {
+        ssize_t n = sendfile(mfd, fd, &off, (size_t)(st.st_size - off));
+        if (n <= 0)
+            die("ldconfig", "copying %s: %s", path, n < 0 ? strerror(errno) : "file shrank");
+    }
+    close(fd);
+    int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    if (fcntl(mfd, F_ADD_SEALS, seals) != 0 || (fcntl(mfd, F_GET_SEALS) & seals) != seals)
+        die("ldconfig", "cannot seal the copy of %s (refusing to run it unsealed): %s", path, strerror(errno));
+    /* Checked on the sealed copy, which is exactly what will run. */
+    int dyn = elf_is_dynamic(mfd);
+    if (dyn < 0)
+        die("ldconfig", "%s is not a 64-bit ELF executable", path);
+    if (dyn > 0)
+        die("ldconfig", "%s is dynamically linked: in the rootfs it would run the container's loader and libc; "
+                        "use a static ldconfig (--ldconfig)", path);
+    return mfd;
+}
+
+__attribute__((noreturn)) static void child_fail(const char *step)
+{
+    fprintf(stderr, "nvidia-runtime-hook: ldconfig: %s: %s\n", step, strerror(errno));
+    _exit(CHILD_REPORTED);
+}
+
+/* Hides any procfs/sysfs the rootfs already has (runc mounts /proc before createContainer hooks run): their
+ * magic links (/proc/1/root, /proc/self/fd) would let ldconfig follow a rootfs symlink out of the chroot. */
+static void mask(const char *dir)
+{
+    if (mount("tmpfs", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") != 0 &&
+        errno != ENOENT && errno != ENOTDIR)
+        child_fail(dir);
+}
+
+__attribute__((noreturn)) static void ldconfig_child(int rootfd, int mfd, const char **dirs, int ndirs,
+                                                     pid_t parent, const sigset_t *oldmask)
+{
+    const char *argv[MAX_ITEMS + 2];
+    char *const envp[] = {NULL};
+    argv[0] = "ldconfig";
+    for (int i = 0; i < ndirs; i++)
+        argv[i + 1] = dirs[i];
+    argv[ndirs + 1] = NULL;
+    setpgid(0, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(CHILD_REPORTED);
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0)
+        child_fail("unshare");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        child_fail("make mounts private");
+    if (fchdir(rootfd) != 0 || chroot(".") != 0 || chdir("/") != 0)
+        child_fail("chroot into the rootfs");
+    mask("/proc");
+    mask("/sys");
+    struct rlimit cpu = {10, 10}, fsize = {16u << 20, 16u << 20}, nofile = {64, 64}, core = {0, 0};
+    if (setrlimit(RLIMIT_CPU, &cpu) || setrlimit(RLIMIT_FSIZE, &fsize) || setrlimit(RLIMIT_NOFILE, &nofile) ||
+        setrlimit(RLIMIT_CORE, &core))
+        child_fail("setrlimit");
+    if (dup2(2, 1) < 0) /* our stdout belongs to runc's hook protocol: ldconfig prints nothing there */
+        child_fail("dup2");
+    sigprocmask(SIG_SETMASK, oldmask, NULL);
+    syscall(SYS_execveat, mfd, "", argv, envp, AT_EMPTY_PATH);
+    child_fail("execveat");
+}
+
+static void run_ldconfig(int rootfd, int mfd, const char **dirs, int ndirs)
+{
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        die("ldconfig", "fork: %s", strerror(errno));
+    if (pid == 0)
+        ldconfig_child(rootfd, mfd, dirs, ndirs, parent, &old);
+
+    struct timespec deadline, now;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += LDCONFIG_TIMEOUT_S;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            die("ldconfig", "waitpid: %s", strerror(errno));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec left = {deadline.tv_sec - now.tv_sec, deadline.tv_nsec - now.tv_nsec};
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        if (left.tv_sec < 0) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            die("ldconfig", "did not finish within %d s (killed)", LDCONFIG_TIMEOUT_S);
+        }
+        sigtimedwait(&chld, NULL, &left);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_REPORTED)
+        exit(1);
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        die("ldconfig", "exited with status %d (its messages are above)", WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        die("ldconfig", "killed by signal %d", WTERMSIG(status));
+}
+
+/* ---- main --------------------------------------------------------------------------------------------- */
+
+static int exists_in_root(int rootfd, const char *path)
+{
+    int fd = inroot_open(rootfd, path, O_PATH);
+    if (fd >= 0) {
+        close(fd);
+        return 1;
+    }
+    if (errno == ENOENT || errno == ENOTDIR)
+        return 0;
+    die("rootfs", "%s: %s", path, strerror(errno));
+}
+
+static int update_ldcache(int argc, char **argv)
+{
+    struct args a = {0};
+    const char *missing[MAX_ITEMS];
+    parse_args(argc, argv, &a);
+    int rootfd = open(a.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        die("--root", "%s: %s", a.root, strerror(errno));
+    /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): nothing to do, nothing written. */
+    if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf"))
+        return 0;
+    int mfd = sealed_ldconfig(a.ldconfig); /* validated before the rootfs is touched */
+    for (int i = 0; i < a.nlinks; i++)
+        make_link(rootfd, a.link_target[i], a.link_path[i]);
+    int nmissing = update_conf(rootfd, &a, missing);
+    run_ldconfig(rootfd, mfd, missing, nmissing);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const loader_vars[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+    if (chdir("/") != 0)
+        die("chdir /", "%s", strerror(errno));
+    for (size_t i = 0; i < sizeof loader_vars / sizeof *loader_vars; i++)
+        if (getenv(loader_vars[i]))
+            die("environment", "%s is set; the hook must run with the explicit env of its hook entry",
+                loader_vars[i]);
+    drain_stdin();
+    if (argc < 2)
+        die("usage", "nvidia-runtime-hook update-ldcache --root <rootfs> [--folder DIR]... "
+                     "[--link TARGET::LINK]... [--ldconfig PATH]");
+    if (strcmp(argv[1], "update-ldcache") == 0)
+        return update_ldcache(argc, argv);
+    fprintf(stderr, "nvidia-runtime-hook: warning: unknown subcommand '%s' ignored (written for a newer "
+                    "runtime?)\n", argv[1]);
+    return 0;
+}

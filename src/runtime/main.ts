@@ -1,0 +1,79 @@
+/**
+ * `nvidia-runtime` behind the native launcher: the launcher execs Node with this script only for a `create`/`run`
+ * whose config.json carries a GPU marker. Steps: argv → config → plan → atomic write → exec runc (same pid).
+ * stdout, stderr and stdin belong to runc: nothing here touches process.stdout/stderr/stdin (SECURITY.md R11).
+ * An error is written once, with fs.writeSync, to stderr and to runc's --log file, and nothing was written.
+ */
+import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/load.js';
+import { isNvrError, NvrError } from '../errors.js';
+import { loadHostInventory } from '../host/inventory.js';
+import { createLogger } from '../log/logger.js';
+import { appendRuncLogError } from '../log/runc-log.js';
+import { writeFileAtomic } from '../oci/atomic-write.js';
+import { parseRuncArgv, type RuncArgv } from './argv.js';
+import { findLowLevelRuntime } from './find-runc.js';
+import { planCreate } from './plan.js';
+
+interface ExecAddon {
+  execve(path: string, argv: string[], envp: string[], keepFds: number[]): { code: number; call: string; message: string };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/bin holds the launcher and the hook; this file is dist/runtime/main.js. */
+const binDir = join(here, '..', 'bin');
+
+/** fds runc must inherit: `--preserve-fds N` and systemd socket activation (LISTEN_FDS for our pid). */
+function inheritedFds(args: RuncArgv, env: NodeJS.ProcessEnv): number[] {
+  let n = args.preserveFds;
+  if (env.LISTEN_FDS && env.LISTEN_PID === String(process.pid)) n = Math.max(n, Number.parseInt(env.LISTEN_FDS, 10) || 0);
+  return Array.from({ length: n }, (_, i) => 3 + i);
+}
+
+function locateRunc(env: NodeJS.ProcessEnv, runtimes: readonly string[]): string {
+  const self = join(binDir, 'nvidia-runtime');
+  // The launcher already found and checked runc; check again (cheap) rather than trust an environment variable.
+  const candidates = env.NVIDIA_RUNTIME_RUNC ? [env.NVIDIA_RUNTIME_RUNC] : runtimes;
+  return findLowLevelRuntime(candidates, env.PATH, { self }).path;
+}
+
+function fail(args: RuncArgv | undefined, e: unknown): never {
+  const message = isNvrError(e) ? e.userMessage() : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+  writeSync(2, `nvidia-runtime: ${message}\n`);
+  if (args?.globalFlags.log) appendRuncLogError(args.globalFlags.log, args.globalFlags.logFormat ?? 'text', `nvidia-runtime: ${message}`);
+  process.exit(isNvrError(e) ? e.exitCode : 2);
+}
+
+export function main(argv: string[], env: NodeJS.ProcessEnv): never {
+  let args: RuncArgv | undefined;
+  try {
+    args = parseRuncArgv(argv, process.cwd());
+    const config = loadConfig({ env });
+    const runc = locateRunc(env, config.runtime.runtimes);
+    if (args.intercept && args.bundle) {
+      const logger = createLogger({ file: config.runtime.debug, level: config.runtime.logLevel });
+      for (const w of config.warnings) logger.warn(w);
+      const plan = planCreate(args.bundle, config, {
+        loadInventory: (driverRoot) => loadHostInventory({ driverRoot }),
+        hookPath: join(binDir, 'nvidia-runtime-hook'),
+      }, args.configPath);
+      logger.info(`${args.verb} ${args.containerId ?? ''}: ${plan.request.gpu ? `granted ${plan.granted}` : 'not a GPU container'}`, {
+        reasons: plan.request.reasons,
+      });
+      if (plan.newText !== undefined) writeFileAtomic(plan.specFile.path, plan.newText);
+    }
+    const addon = createRequire(import.meta.url)('../../build/Release/nvidia_runtime.node') as ExecAddon;
+    const childEnv = Object.entries(env)
+      .filter(([k]) => k !== 'NVIDIA_RUNTIME_RUNC')
+      .map(([k, v]) => `${k}=${v}`);
+    const err = addon.execve(runc, [runc, ...argv], childEnv, inheritedFds(args, env));
+    throw new NvrError('RUNTIME', `cannot exec ${runc}: ${err.message}`, { fix: 'check the low-level runtime binary' });
+  } catch (e) {
+    fail(args, e);
+  }
+}
+
+main(process.argv.slice(2), process.env);

@@ -442,8 +442,15 @@ __attribute__((noreturn)) static void child_fail(const char *step)
  * magic links (/proc/1/root, /proc/self/fd) would let ldconfig follow a rootfs symlink out of the chroot. */
 static void mask(const char *dir)
 {
+    /* Detach whatever is mounted there first (in this private namespace only): mounting over the procfs runc
+     * set up fails with EINVAL on some kernels, and an empty directory is as safe as a tmpfs. EINVAL from
+     * umount means "not a mount point": nothing to hide. */
+    while (umount2(dir, MNT_DETACH) == 0)
+        ;
+    if (errno != EINVAL && errno != ENOENT && errno != ENOTDIR)
+        child_fail(dir);
     if (mount("tmpfs", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") != 0 &&
-        errno != ENOENT && errno != ENOTDIR)
+        errno != ENOENT && errno != ENOTDIR && errno != EINVAL)
         child_fail(dir);
 }
 

@@ -73,6 +73,8 @@ function ldcacheHook(input: BuildInput, libraries: string[]) {
   const args = ['nvidia-runtime-hook', 'update-ldcache', '--root', input.rootfs];
   for (const f of folders) args.push('--folder', f);
   const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
-  if (libcuda) args.push('--link', `libcuda.so.1::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
+  // The dev link names the versioned file, not libcuda.so.1: that soname link only appears when ldconfig runs,
+  // after the links are made, and ldconfig skips a dangling link.
+  if (libcuda) args.push('--link', `${posix.basename(libcuda)}::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
   return { hookName: 'createContainer', path: input.hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
 }

@@ -100,8 +100,11 @@ describe('a GPU container (NVIDIA_VISIBLE_DEVICES=1)', () => {
 });
 
 describe('what NVIDIA_VISIBLE_DEVICES means', () => {
+  let fresh = 0;
   const run = async (env: string[]) => {
-    const bundle = await makeBundle(host, busybox, { env, args: ['sh', '-c', 'ls -l /dev; echo ---; ls /usr/lib/x86_64-linux-gnu 2>&1; true'] });
+    // A fresh rootfs each time: runc leaves the bind-mount targets it created behind in the rootfs.
+    const rootfs = makeBusyboxRootfs(join(host.dir, `fresh-${++fresh}`));
+    const bundle = await makeBundle(host, rootfs, { env, args: ['sh', '-c', 'ls -l /dev; echo ---; ls /usr/lib/x86_64-linux-gnu 2>&1; true'] });
     const before = readFileSync(join(bundle, 'config.json'), 'utf8');
     const r = await runtimeRun(host, bundle);
     expect(r.exitCode).toBe(0);

@@ -1,0 +1,43 @@
+/**
+ * A private dockerd for the tests: its own data/exec roots and socket, `nvidia` registered (and made the default
+ * runtime) from daemon.json, and NVIDIA_CTK_CONFIG_FILE_PATH in its environment so the runtime uses the test's mock
+ * driver root. It never touches a dockerd the machine may already run.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { distBin } from './dist.js';
+
+export interface Dockerd {
+  host: string;
+  docker: (args: string[], opts?: { reject?: boolean }) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
+  stop: () => Promise<void>;
+}
+
+export async function startDockerd(dir: string, configFile: string): Promise<Dockerd> {
+  mkdirSync(dir, { recursive: true });
+  const sock = join(dir, 'docker.sock');
+  const daemonJson = join(dir, 'daemon.json');
+  writeFileSync(daemonJson, JSON.stringify({ runtimes: { nvidia: { path: distBin('nvidia-runtime') } }, 'default-runtime': 'nvidia' }, null, 2));
+  const proc: ResultPromise = execa(
+    'dockerd',
+    ['--iptables=false', '--bridge=none', '--config-file', daemonJson, '-H', `unix://${sock}`, '--data-root', join(dir, 'data'),
+      '--exec-root', join(dir, 'x'), '--pidfile', join(dir, 'docker.pid')],
+    { env: { NVIDIA_CTK_CONFIG_FILE_PATH: configFile }, reject: false, stdout: 'ignore', stderr: { file: join(dir, 'dockerd.log') } },
+  );
+  const host = `unix://${sock}`;
+  const docker: Dockerd['docker'] = (args, opts = {}) => execa('docker', ['-H', host, ...args], { reject: opts.reject ?? true });
+  for (let i = 0; ; i++) {
+    if ((await execa('docker', ['-H', host, 'info'], { reject: false })).exitCode === 0) break;
+    if (i > 120 || proc.exitCode !== null) throw new Error(`dockerd did not start; see ${join(dir, 'dockerd.log')}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    host,
+    docker,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await proc;
+    },
+  };
+}

@@ -9,7 +9,7 @@ command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends build-essential python3 runc docker.io containerd busybox-static >/dev/null
+apt-get install -y -qq --no-install-recommends build-essential python3 runc docker.io docker-compose containerd busybox-static >/dev/null
 
 npm ci
 
@@ -25,3 +25,43 @@ echo "== nvidia-container-cli --root $DRIVER_ROOT info"
 dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" info
 echo "== nvidia-container-cli --root $DRIVER_ROOT list --device all"
 dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" list --device all
+
+echo "== installing nvidia-runtime into /usr/local/bin and registering it with Docker"
+for exe in nvidia-runtime nvidia-ctk nvidia-container-cli; do ln -sfn "$PWD/dist/bin/$exe" "/usr/local/bin/$exe"; done
+mkdir -p /etc/nvidia-container-runtime
+if [ ! -f /etc/nvidia-container-runtime/config.toml ]; then
+  printf '[nvidia-container-cli]\nroot = "%s"\n' "$DRIVER_ROOT" > /etc/nvidia-container-runtime/config.toml.tmp
+  mv /etc/nvidia-container-runtime/config.toml.tmp /etc/nvidia-container-runtime/config.toml
+fi
+mkdir -p /etc/docker
+node -e '
+  const fs = require("fs"), f = "/etc/docker/daemon.json";
+  const cfg = fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : {};
+  cfg.runtimes = { ...(cfg.runtimes || {}), nvidia: { path: "/usr/local/bin/nvidia-runtime", runtimeArgs: [] } };
+  fs.writeFileSync(f + ".tmp", JSON.stringify(cfg, null, 2) + "\n"); fs.renameSync(f + ".tmp", f);'
+if docker info >/dev/null 2>&1; then
+  kill -HUP "$(pidof dockerd)"   # runtimes are reloadable
+  sleep 1
+elif command -v systemctl >/dev/null && systemctl is-enabled docker >/dev/null 2>&1; then
+  systemctl restart docker
+else
+  dockerd --iptables=false --bridge=none >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+echo "== building a small local image (busybox + glibc + ldconfig; nothing is pulled)"
+img=$(mktemp -d)
+mkdir -p "$img/bin" "$img/sbin" "$img/etc/ld.so.conf.d" "$img/lib64" "$img/lib/x86_64-linux-gnu" "$img/dev" "$img/proc" "$img/sys" "$img/tmp"
+cp /bin/busybox "$img/bin/" && for a in sh ls grep cat; do ln -s busybox "$img/bin/$a"; done
+cp /sbin/ldconfig "$img/sbin/"
+cp /lib64/ld-linux-x86-64.so.2 "$img/lib64/"
+for l in libc.so.6 libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0; do cp "/lib/x86_64-linux-gnu/$l" "$img/lib/x86_64-linux-gnu/"; done
+echo 'include /etc/ld.so.conf.d/*.conf' > "$img/etc/ld.so.conf"
+printf '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n' > "$img/etc/ld.so.conf.d/x86_64-linux-gnu.conf"
+ldconfig -r "$img"
+tar -C "$img" -c . | docker import - nvidia-runtime-demo:latest >/dev/null
+rm -rf "$img"
+
+echo "== docker run --rm --runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=1 nvidia-runtime-demo"
+docker run --rm --runtime=nvidia --network none -e NVIDIA_VISIBLE_DEVICES=1 nvidia-runtime-demo:latest \
+  sh -c 'ls -l /dev/nvidia*; nvidia-smi; ldconfig -p | grep libcuda'

@@ -42,7 +42,7 @@ node -e '
 if docker info >/dev/null 2>&1; then
   kill -HUP "$(pidof dockerd)"   # runtimes are reloadable
   sleep 1
-elif command -v systemctl >/dev/null && systemctl is-enabled docker >/dev/null 2>&1; then
+elif [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
   systemctl restart docker
 else
   dockerd --iptables=false --bridge=none >/var/log/dockerd.log 2>&1 &

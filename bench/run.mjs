@@ -16,8 +16,10 @@ const runcRoot = join(dir, 'state');
 mkdirSync(runcRoot);
 
 function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  // A created container inherits our stdio: with pipes, spawnSync would wait for the container to exit.
+  const stdio = args.includes('create') ? 'ignore' : ['ignore', 'pipe', 'pipe'];
+  const r = spawnSync(cmd, args, { stdio, ...opts });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status} ${r.stderr ?? ''}`);
   return r;
 }
 function timed(fn) {

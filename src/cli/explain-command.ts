@@ -84,7 +84,7 @@ export function formatExplanation(x: Explanation): string {
     out.push(l('Devices:', x.devices.length ? '' : 'none (driver files only)'));
     for (const d of x.devices) out.push(`  - ${d.mig ? `MIG ${d.mig}` : `GPU ${d.index}`}: ${d.name} (${d.uuid}), /dev/nvidia${d.minor}`);
     out.push(l('Granted:', `NVIDIA_VISIBLE_DEVICES=${x.granted}`));
-    if (x.edits) out.push(l('Edits:', `${x.edits.deviceNodes} device nodes, ${x.edits.mounts} read-only mounts, ${x.edits.hooks} createContainer hook(s)`));
+    if (x.edits) out.push(l('Edits:', `${x.edits.deviceNodes} device nodes, ${x.edits.mounts} bind mounts, ${x.edits.hooks} createContainer hook(s)`));
   }
   out.push(l('Result:', 'create would succeed'));
   if (x.diff) out.push('', x.diff.trimEnd());

@@ -7,7 +7,7 @@ import { isNvrError } from '../errors.js';
 export async function runMain(program: string, main: () => Promise<number | void>): Promise<void> {
   try {
     const code = await main();
-    process.exitCode = code ?? 0;
+    if (code !== undefined) process.exitCode = code; // commands may also set process.exitCode themselves
   } catch (e) {
     if (isNvrError(e)) {
       process.stderr.write(`${program}: ${e.userMessage()}\n`);

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
 import { DEFAULT_CONFIG_PATH, deepFreeze, mutableDefaults } from './defaults.js';
@@ -99,14 +100,29 @@ export function parseConfig(text: string, file: string): FrozenRuntimeConfig {
 // ---------------------------------------------------------------------------------------------------------------
 
 let compiled: ValidateFunction | undefined;
-/** Compiled once per process, on first use: processes that never read the config never pay for ajv. */
+const require = createRequire(import.meta.url);
+/**
+ * The validator, once per process. The build (scripts/build-config-validator.mjs) writes ajv's standalone code
+ * for CONFIG_SCHEMA next to this module, so the runtime's hot path (every GPU create) loads a few KB of generated
+ * code instead of ajv and a schema compiler (~150 ms). Run from src/ (tests), ajv compiles it at first use.
+ */
 function validator(): ValidateFunction {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: false, verbose: true, strict: true });
-    ajv.addVocabulary(['expect']);
-    compiled = ajv.compile(CONFIG_SCHEMA);
+    try {
+      compiled = require('./config-validator.cjs') as ValidateFunction;
+    } catch {
+      const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
+      compiled = newConfigAjv(Ajv).compile(CONFIG_SCHEMA);
+    }
   }
   return compiled;
+}
+
+/** The one ajv set-up for CONFIG_SCHEMA, shared with the build script that generates the standalone validator. */
+export function newConfigAjv(Ajv: typeof AjvClass, options: Record<string, unknown> = {}): AjvClass {
+  const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, ...options });
+  ajv.addVocabulary(['expect']);
+  return ajv;
 }
 
 /** logrus parses levels case-insensitively; so do we. */

@@ -9,7 +9,8 @@
  */
 import * as nodeFs from 'node:fs';
 import { dirname } from 'node:path';
-import winston from 'winston';
+import { createRequire } from 'node:module';
+import type winston from 'winston';
 import { NvrError } from '../errors.js';
 
 /** The fs calls used here, injectable for tests. */
@@ -64,14 +65,13 @@ export function isNullLogFile(file: string | undefined): boolean {
 export function createLogger(options: LoggerOptions): winston.Logger {
   const level = winstonLevel(options.level);
   if (isNullLogFile(options.file)) {
-    // silent: winston returns before formatting; the no-op transport keeps it from console.error-ing about
-    // "no transports" (which would write to stderr).
-    return winston.createLogger({ level, silent: true, transports: [new NullTransport()] });
+    return nullLogger(level);
   }
   const fs = options.fs ?? nodeFs;
   const fd = openLogFile(options.file as string, fs);
   const now = options.now ?? (() => new Date());
-  return winston.createLogger({ level, transports: [new SyncFileTransport(fd, fs, now)], exitOnError: false });
+  const { winston: w, SyncFileTransport } = loadWinston();
+  return w.createLogger({ level, transports: [new SyncFileTransport(fd, fs, now)], exitOnError: false });
 }
 
 /**
@@ -161,9 +161,18 @@ function safeJson(v: unknown): string {
 // winston re-exports winston-transport's base class at run time as `winston.Transport`, but its typings only
 // expose it as a namespace; type it through LoggerOptions instead of importing winston-transport (not our dep).
 type TransportInstance = Exclude<NonNullable<winston.LoggerOptions['transports']>, unknown[]>;
-const TransportBase = (winston as unknown as { Transport: new () => TransportInstance }).Transport;
 
-class SyncFileTransport extends TransportBase {
+/**
+ * winston is loaded on first use, not at import: the runtime imports this module on every GPU create, and with
+ * the default `debug = "/dev/null"` it never needs winston (~60 ms to load).
+ */
+let loaded: { winston: typeof winston; SyncFileTransport: new (fd: number, fs: LoggerFs, now: () => Date) => TransportInstance } | undefined;
+function loadWinston(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  const w = createRequire(import.meta.url)('winston') as typeof winston;
+  const TransportBase = (w as unknown as { Transport: new () => TransportInstance }).Transport;
+
+  class SyncFileTransport extends TransportBase {
   private fd: number | undefined;
 
   constructor(
@@ -197,10 +206,14 @@ class SyncFileTransport extends TransportBase {
       this.fd = undefined;
     }
   }
+  }
+  loaded = { winston: w, SyncFileTransport };
+  return loaded;
 }
 
-class NullTransport extends TransportBase {
-  override log(_info: unknown, callback: () => void): void {
-    callback();
-  }
+/** What a "/dev/null" logger is: every call does nothing, nothing is loaded or opened. */
+function nullLogger(level: string): winston.Logger {
+  const self: Record<string, unknown> = { level, silent: true, transports: [] };
+  for (const m of ['log', 'error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly', 'close', 'end']) self[m] = () => self;
+  return self as unknown as winston.Logger;
 }

@@ -74,7 +74,7 @@
       "target_name": "nvidia_runtime_hook",
       "type": "executable",
       "product_name": "nvidia-runtime-hook",
-      "sources": ["native/hook/hook.c", "native/hook/inroot.c"],
+      "sources": ["native/hook/hook.c", "native/hook/inroot.c", "native/hook/json.c"],
       "ldflags": ["-static"],
     },
   ],

@@ -2,8 +2,11 @@
  * nvidia-runtime-hook: the createContainer hook. runc runs it as host root, in the container's mount namespace,
  * before pivot_root, with the explicit minimal env the runtime put in the hook entry; its cwd may be the rootfs.
  *
- *   nvidia-runtime-hook update-ldcache --root <host path of rootfs> [--folder DIR]... [--link TARGET::LINK]...
+ *   nvidia-runtime-hook update-ldcache [--root <host path of rootfs>] [--folder DIR]... [--link TARGET::LINK]...
  *                                      [--ldconfig /sbin/ldconfig]
+ *
+ * Without --root (a CDI spec cannot know it), the rootfs is root.path of <bundle>/config.json, the bundle
+ * being named by the OCI state runc writes on stdin.
  *
  * Everything inside the rootfs is reached through fds resolved by inroot.c (never a "<root>/<path>" string),
  * created with *at() calls (O_CREAT|O_EXCL|O_NOFOLLOW, symlinkat, mkdirat, renameat), and ldconfig is the host
@@ -34,8 +37,10 @@
 #include <unistd.h>
 
 #include "inroot.h"
+#include "json.h"
 
 #define STATE_CAP (16u << 20)       /* OCI state on stdin */
+#define CONFIG_CAP (32u << 20)      /* the bundle's config.json */
 #define STDIN_DEADLINE_MS 10000
 #define CONF_CAP (1u << 20)         /* one ld.so.conf file */
 #define LDCONFIG_TIMEOUT_S 20
@@ -45,26 +50,43 @@
 #define OUR_CONF "00-nvidia-runtime.conf"
 #define CONFD "/etc/ld.so.conf.d"
 
+/* Control characters (a newline in a path from the state or config.json) become '?': the error stays one line. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 __attribute__((noreturn, format(printf, 2, 3))) static void die(const char *what, const char *fmt, ...)
 {
-    char why[2048];
+    char head[4200], why[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "nvidia-runtime-hook: %s: %s\n", what, why);
+    snprintf(head, sizeof head, "%s", what);
+    one_line(head);
+    one_line(why);
+    fprintf(stderr, "nvidia-runtime-hook: %s: %s\n", head, why);
     exit(1);
 }
 
 /* ---- stdin: the OCI state, read fully (capped, with a deadline) before any slow work ------------------- */
 
-static void drain_stdin(void)
+struct buf {
+    char *data;
+    size_t len;
+};
+
+/* Reads stdin to EOF. Kept: without --root the rootfs is found from the state's bundle. */
+static struct buf read_state(void)
 {
-    static char buf[65536];
-    size_t total = 0;
+    struct buf b = {NULL, 0};
+    size_t cap = 0;
     struct timespec t0, t;
     if (isatty(0))
-        return;
+        return b;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -76,17 +98,25 @@ static void drain_stdin(void)
         if (r == 0)
             die("stdin", "no end of the container state within %d s", STDIN_DEADLINE_MS / 1000);
         if (r < 0 || (pfd.revents & POLLNVAL))
-            return; /* no stdin at all: nothing to read */
-        ssize_t n = read(0, buf, sizeof buf);
-        if (n == 0)
-            return;
+            return b; /* no stdin at all: nothing to read */
+        if (cap - b.len < 65536) {
+            cap = cap ? cap * 2 : 65536;
+            if (!(b.data = realloc(b.data, cap)))
+                die("stdin", "out of memory");
+        }
+        ssize_t n = read(0, b.data + b.len, cap - b.len);
+        if (n == 0) { /* trimmed to the exact length, so the ASan build catches any read past it */
+            char *exact = realloc(b.data, b.len ? b.len : 1);
+            b.data = exact ? exact : b.data;
+            return b;
+        }
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
             die("stdin", "%s", strerror(errno));
         }
-        total += (size_t)n;
-        if (total > STATE_CAP)
+        b.len += (size_t)n;
+        if (b.len > STATE_CAP)
             die("stdin", "container state larger than 16 MiB");
     }
 }
@@ -140,10 +170,90 @@ static void parse_args(int argc, char **argv, struct args *a)
         }
 #undef IS
     }
-    if (!a->root || a->root[0] != '/')
-        die("--root", "an absolute host path of the container rootfs is required");
+    if (a->root && a->root[0] != '/') /* absent: found from the OCI state (rootfs_from_state) */
+        die("--root", "an absolute host path of the container rootfs is required, not '%s'", a->root);
     if (a->ldconfig && a->ldconfig[0] != '/')
         die("--ldconfig", "'%s' is not an absolute host path", a->ldconfig);
+}
+
+/* ---- the rootfs without --root: OCI state -> bundle -> config.json -> root.path --------------------------- */
+
+/* <bundle>/config.json, opened relative to the bundle fd without following a symlink, regular file, capped. */
+static struct buf read_config(int bfd, const char *cfgpath)
+{
+    int fd = openat(bfd, "config.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        die(cfgpath, "%s", errno == ELOOP ? "is a symbolic link (refused)" : strerror(errno));
+    if (fstat(fd, &st) != 0)
+        die(cfgpath, "%s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        die(cfgpath, "not a regular file");
+    if (st.st_size > (off_t)CONFIG_CAP)
+        die(cfgpath, "larger than 32 MiB");
+    struct buf b = {malloc(st.st_size ? (size_t)st.st_size : 1), 0}; /* exact: see read_state */
+    if (!b.data)
+        die(cfgpath, "out of memory");
+    for (ssize_t n; b.len < (size_t)st.st_size; b.len += (size_t)n)
+        if ((n = read(fd, b.data + b.len, (size_t)st.st_size - b.len)) <= 0) {
+            if (n < 0 && errno == EINTR) {
+                n = 0;
+                continue;
+            }
+            die(cfgpath, "%s", n < 0 ? strerror(errno) : "file shrank while read");
+        }
+    close(fd);
+    return b;
+}
+
+/* The rootfs of a CDI-spec hook, which cannot know it when the spec is written: the OCI state on stdin names
+ * the bundle ("bundle", or the legacy "bundlePath"), whose config.json names the rootfs ("root.path",
+ * absolute or relative to the bundle). Returns an O_PATH fd of the rootfs. */
+static int rootfs_from_state(struct buf state)
+{
+    static const char *const bundle_key[] = {"bundle"}, *const legacy_key[] = {"bundlePath"},
+                             *const root_key[] = {"root", "path"};
+    char why[512], *bundle, *root;
+    if (state.len == 0)
+        die("--root", "not given, and no container state on stdin to find the bundle in");
+    enum json_result r = json_get_string(state.data, state.len, bundle_key, 1, &bundle, why, sizeof why);
+    if (r == JSON_ABSENT)
+        r = json_get_string(state.data, state.len, legacy_key, 1, &bundle, why, sizeof why);
+    if (r == JSON_BAD)
+        die("container state on stdin", "%s", why);
+    if (r == JSON_ABSENT)
+        die("container state on stdin", "no \"bundle\" (and no legacy \"bundlePath\"); pass --root");
+    if (bundle[0] != '/')
+        die("container state on stdin", "bundle '%s' is not an absolute path", bundle);
+    int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0)
+        die("bundle", "%s: %s", bundle, strerror(errno));
+    size_t n = strlen(bundle) + sizeof "/config.json";
+    char *cfgpath = malloc(n);
+    if (!cfgpath)
+        die("bundle", "out of memory");
+    snprintf(cfgpath, n, "%s%s", bundle, strcmp(bundle, "/") == 0 ? "config.json" : "/config.json");
+    struct buf cfg = read_config(bfd, cfgpath);
+    r = json_get_string(cfg.data, cfg.len, root_key, 2, &root, why, sizeof why);
+    if (r == JSON_BAD)
+        die(cfgpath, "%s", why);
+    if (r == JSON_ABSENT || root[0] == '\0')
+        die(cfgpath, "no root.path: cannot tell where the container rootfs is");
+    /* runc cleans root.path lexically (filepath.Join/Abs) while the kernel resolves ".." after symlinks: with
+     * a "..", the two could name different directories, so none is accepted. */
+    for (const char *c = root; (c = strstr(c, "..")); c += 2)
+        if ((c == root || c[-1] == '/') && (c[2] == '/' || c[2] == '\0'))
+            die(cfgpath, "root.path '%s' has a '..' component (refused)", root);
+    /* Relative to the bundle fd we read config.json from (openat ignores it for an absolute path). */
+    int rootfd = openat(bfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        die("root.path", "%s (from %s): %s", root, cfgpath, strerror(errno));
+    close(bfd);
+    free(cfg.data);
+    free(cfgpath);
+    free(bundle);
+    free(root);
+    return rootfd;
 }
 
 /* ---- symlinks (--link) -------------------------------------------------------------------------------- */
@@ -545,12 +655,12 @@ static int exists_in_root(int rootfd, const char *path)
     die("rootfs", "%s: %s", path, strerror(errno));
 }
 
-static int update_ldcache(int argc, char **argv)
+static int update_ldcache(int argc, char **argv, struct buf state)
 {
     struct args a = {0};
     const char *missing[MAX_ITEMS];
     parse_args(argc, argv, &a);
-    int rootfd = open(a.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rootfd = a.root ? open(a.root, O_PATH | O_DIRECTORY | O_CLOEXEC) : rootfs_from_state(state);
     if (rootfd < 0)
         die("--root", "%s: %s", a.root, strerror(errno));
     /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): nothing to do, nothing written. */
@@ -573,12 +683,12 @@ int main(int argc, char **argv)
         if (getenv(loader_vars[i]))
             die("environment", "%s is set; the hook must run with the explicit env of its hook entry",
                 loader_vars[i]);
-    drain_stdin();
+    struct buf state = read_state();
     if (argc < 2)
-        die("usage", "nvidia-runtime-hook update-ldcache --root <rootfs> [--folder DIR]... "
+        die("usage", "nvidia-runtime-hook update-ldcache [--root <rootfs>] [--folder DIR]... "
                      "[--link TARGET::LINK]... [--ldconfig PATH]");
     if (strcmp(argv[1], "update-ldcache") == 0)
-        return update_ldcache(argc, argv);
+        return update_ldcache(argc, argv, state);
     fprintf(stderr, "nvidia-runtime-hook: warning: unknown subcommand '%s' ignored (written for a newer "
                     "runtime?)\n", argv[1]);
     return 0;

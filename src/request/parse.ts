@@ -1,11 +1,14 @@
 /**
  * ContainerFacts + RequestPolicy → DeviceRequest (PEER §3.8, SECURITY R4). Pure: no I/O.
  *
- * Order of decision:
- *   1. accepted volume mounts (/dev/null → /var/run/nvidia-container-devices/<id>) win over the env;
- *   2. otherwise the env (NVIDIA_VISIBLE_DEVICES, or a legacy CUDA image meaning "all"), unless the
+ * Order of decision (the peer's HEAD, in every mode but legacy):
+ *   1. CDI annotations (keys with an annotation prefix; set by the engine or kubelet, so not privilege-gated);
+ *   2. accepted volume mounts (/dev/null → /var/run/nvidia-container-devices/<id>) win over the env;
+ *   3. otherwise the env (NVIDIA_VISIBLE_DEVICES, or a legacy CUDA image meaning "all"), unless the
  *      container is unprivileged and the policy refuses env requests from unprivileged containers;
- *   3. nothing asked → not a GPU container, and nothing else is validated (it must run untouched).
+ *   4. nothing asked → not a GPU container, and nothing else is validated (it must run untouched).
+ * Then the mode (src/runtime/mode.ts) picks the injection path. On the CDI path the spec decides what is
+ * injected: NVIDIA_DRIVER_CAPABILITIES and NVIDIA_REQUIRE_* are not read (NVML is not queried either).
  */
 import { posix } from 'node:path';
 import { NvrError } from '../errors.js';
@@ -15,12 +18,17 @@ import type { VisibleDevices } from './devices.js';
 import { envToMap } from './env.js';
 import type { ContainerFacts, DeviceRequest, RequestPolicy } from './types.js';
 import { parseRequirement } from '../require/grammar.js';
+import { chooseInjection } from '../runtime/mode.js';
+import { cdiAnnotationKeys, cdiDevicesFromAnnotations, DEFAULT_ANNOTATION_PREFIXES, DEFAULT_CDI_KIND } from './cdi-requests.js';
 
 export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({
   acceptEnvvarWhenUnprivileged: true,
   acceptVolumeMounts: false,
   supportedCapabilities: [...ALL_CAPABILITIES],
   disableRequire: false,
+  mode: 'auto',
+  annotationPrefixes: DEFAULT_ANNOTATION_PREFIXES,
+  defaultKind: DEFAULT_CDI_KIND,
 });
 
 export const DEVICE_LIST_MOUNT_ROOT = '/var/run/nvidia-container-devices';
@@ -82,6 +90,12 @@ export function deviceIdsFromMounts(mounts: ContainerFacts['mounts']): string[] 
   return ids;
 }
 
+/** NVIDIA_VISIBLE_DEVICES=/var/run/nvidia-container-devices: "the devices are the mounts under this root". */
+function namesMountRoot(nvd: string): boolean {
+  const v = nvd.trim();
+  return v.startsWith('/') && posix.normalize(v).replace(/\/+$/, '') === DEVICE_LIST_MOUNT_ROOT;
+}
+
 function describeDevices(v: VisibleDevices): string {
   if (!v.gpu) return 'no GPU';
   return v.devices.length === 0 ? 'no devices (driver files only)' : v.devices.map(formatSelector).join(', ');
@@ -103,10 +117,29 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
   const cudaVersion = env.get('CUDA_VERSION') ?? '';
   const legacyImage = cudaVersion !== '' && (env.get('NVIDIA_REQUIRE_CUDA') ?? '') === '';
 
-  // 1. Volume mounts.
+  const mode = policy.mode ?? 'auto';
   let visible: VisibleDevices | undefined;
   let source: DeviceRequest['source'] = 'none';
-  const mountIds = deviceIdsFromMounts(facts.mounts);
+
+  // 1. CDI annotations.
+  const prefixes = policy.annotationPrefixes ?? DEFAULT_ANNOTATION_PREFIXES;
+  if (mode === 'legacy') {
+    const keys = cdiAnnotationKeys(facts.annotations ?? {}, prefixes);
+    if (keys.length > 0) reasons.push(`CDI annotations ignored (${keys.join(', ')}): mode = "legacy"`);
+  } else {
+    const asked = cdiDevicesFromAnnotations(facts.annotations ?? {}, prefixes);
+    if (asked.names.length > 0) {
+      visible = { gpu: true, devices: asked.names.map((name) => ({ kind: 'cdi', name })) };
+      source = 'annotations';
+      reasons.push(
+        `devices requested by CDI annotations (${asked.keys.join(', ')}): ${describeDevices(visible)}; ` +
+          `volume mounts and ${NVD} are not consulted`,
+      );
+    }
+  }
+
+  // 2. Volume mounts.
+  const mountIds = visible === undefined ? deviceIdsFromMounts(facts.mounts) : [];
   if (mountIds.length > 0 && !policy.acceptVolumeMounts) {
     reasons.push(
       `${mountIds.length} device volume mount(s) ignored: accept-nvidia-visible-devices-as-volume-mounts = false`,
@@ -117,7 +150,7 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     reasons.push(`devices requested by volume mounts: ${describeDevices(visible)}; ${NVD} is not consulted`);
   }
 
-  // 2. The environment.
+  // 3. The environment.
   if (visible === undefined) {
     const nvd = env.get(NVD);
     const asksByEnv = nvd !== undefined || legacyImage;
@@ -131,6 +164,14 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
       reasons.push(`legacy CUDA image (CUDA_VERSION=${quote(cudaVersion)} without NVIDIA_REQUIRE_CUDA): all GPUs`);
     } else if (nvd === undefined) {
       reasons.push(`${NVD} is unset: not a GPU container`);
+    } else if (namesMountRoot(nvd)) {
+      // The k8s-device-plugin's volume-mounts strategy sets this value next to its /dev/null mounts.
+      if (!policy.acceptVolumeMounts) {
+        throw new NvrError('INPUT', `${NVD}=${quote(nvd)} asks for the devices mounted under it (the device plugin's volume-mounts strategy), but accept-nvidia-visible-devices-as-volume-mounts = false`, {
+          fix: 'set accept-nvidia-visible-devices-as-volume-mounts = true in config.toml, or use another DEVICE_LIST_STRATEGY',
+        });
+      }
+      reasons.push(`${NVD}=${quote(nvd)} names the device-list mount root, but no device is mounted there: not a GPU container`);
     } else {
       visible = parseVisibleDevices(nvd);
       source = visible.gpu ? 'env' : 'none';
@@ -142,7 +183,7 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     }
   }
 
-  // 3. Nothing asked: not a GPU container; validate nothing else.
+  // 4. Nothing asked: not a GPU container; validate nothing else.
   if (visible === undefined || !visible.gpu) return NOT_GPU(reasons);
 
   if (!privileged) {
@@ -153,6 +194,16 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
         });
       }
     }
+  }
+
+  const injection = chooseInjection(mode, visible.devices, source, policy.defaultKind ?? DEFAULT_CDI_KIND);
+  if (injection.path === 'cdi') {
+    reasons.push(
+      injection.reason,
+      'NVIDIA_DRIVER_CAPABILITIES is ignored on the CDI path: the CDI spec decides which driver files are injected',
+      'requirements (NVIDIA_REQUIRE_*) are not checked on the CDI path: NVML is not queried, the CDI spec is the source of truth',
+    );
+    return { gpu: true, devices: visible.devices, capabilities: [], requirements: [], source, reasons, cdiDevices: injection.names };
   }
 
   const capsText = env.get('NVIDIA_DRIVER_CAPABILITIES');

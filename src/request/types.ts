@@ -3,6 +3,8 @@
  * Pure data: src/request/parse.ts produces it, the runtime and `nvidia-ctk explain` consume it.
  */
 
+import type { RuntimeMode } from '../config/schema.js';
+
 /** Driver capabilities (NVIDIA_DRIVER_CAPABILITIES); each selects a group of driver files. */
 export type Capability = 'compute' | 'compat32' | 'display' | 'graphics' | 'ngx' | 'utility' | 'video';
 
@@ -21,8 +23,13 @@ export interface DeviceRequest {
   devices: DeviceSelector[]; // empty with gpu=true means NVIDIA_VISIBLE_DEVICES=none (driver files, no GPU)
   capabilities: Capability[]; // sorted, unique
   requirements: string[]; // NVIDIA_REQUIRE_* values (empty when disabled)
-  source: 'env' | 'volume-mounts' | 'legacy-cuda' | 'none';
+  source: 'annotations' | 'env' | 'volume-mounts' | 'legacy-cuda' | 'none';
   reasons: string[]; // human sentences: why this was decided (shown by `nvidia-ctk explain`)
+  /**
+   * Present when the devices are injected from CDI specs (src/runtime/mode.ts decides): the fully-qualified
+   * names to resolve, request order, unique. Capabilities and requirements are then empty: the spec decides.
+   */
+  cdiDevices?: string[];
 }
 
 /** The config.toml keys (peer names) that govern how requests are read. */
@@ -31,6 +38,12 @@ export interface RequestPolicy {
   acceptVolumeMounts: boolean; // accept-nvidia-visible-devices-as-volume-mounts, default false
   supportedCapabilities: Capability[]; // supported-driver-capabilities, default all seven
   disableRequire: boolean; // disable-require, default false
+  /** [nvidia-container-runtime] mode, default auto (which injection path; see src/runtime/mode.ts). */
+  mode?: RuntimeMode;
+  /** [nvidia-container-runtime.modes.cdi] annotation-prefixes, default ["cdi.k8s.io/"]. */
+  annotationPrefixes?: readonly string[];
+  /** [nvidia-container-runtime.modes.cdi] default-kind, default "nvidia.com/gpu". */
+  defaultKind?: string;
 }
 
 /** The parts of the OCI spec a request is read from. */

@@ -1,22 +1,25 @@
 /**
- * The create pipeline, without side effects: read → request → host → resolve → check requirements → edits →
- * apply. `nvidia-runtime create` writes the result; `nvidia-ctk explain` prints it. Both share this one function,
- * so what explain shows is exactly what create does.
+ * The create pipeline, without side effects: read → request → (CDI specs | host → resolve → check
+ * requirements) → edits → apply. `nvidia-runtime create` writes the result; `nvidia-ctk explain` prints it. Both
+ * share this one function, so what explain shows is exactly what create does.
  */
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { loadCdiRegistry, resolveCdiDevices } from '../cdi/registry.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
-import { applyEdits } from '../edits/apply.js';
+import { applyEdits, removeHooks } from '../edits/apply.js';
 import { buildEdits } from '../edits/build.js';
-import type { ContainerEdits } from '../edits/types.js';
+import { mergeEdits, type ContainerEdits } from '../edits/types.js';
+import { NvrError } from '../errors.js';
 import type { HostInventory } from '../host/inventory.js';
 import { getAnnotations, getBoundingCapabilities, getEnv, getMounts, getRootPath, parseSpec, readSpec, serializeSpec, type SpecFile } from '../oci/spec-file.js';
-import type { OciSpec } from '../oci/types.js';
+import type { OciHook, OciSpec } from '../oci/types.js';
+import { formatSelector } from '../request/devices.js';
 import { parseRequest } from '../request/parse.js';
 import { resolveDevices, selectedGpus, type ResolvedDevices } from '../request/resolve.js';
 import type { Capability, DeviceRequest, RequestPolicy } from '../request/types.js';
 import { evaluateRequirements } from '../require/evaluate.js';
-import { NvrError } from '../errors.js';
-import { readFileSync } from 'node:fs';
+import { cdiOnDirectPathError } from './mode.js';
 
 export interface PlanDeps {
   loadInventory: (driverRoot: string) => HostInventory;
@@ -43,7 +46,21 @@ export function requestPolicy(config: FrozenRuntimeConfig): RequestPolicy {
     acceptVolumeMounts: config.acceptVolumeMounts,
     supportedCapabilities: [...config.supportedCapabilities] as Capability[],
     disableRequire: config.disableRequire,
+    mode: config.runtime.mode,
+    annotationPrefixes: [...config.runtime.cdi.annotationPrefixes],
+    defaultKind: config.runtime.cdi.defaultKind,
   };
+}
+
+/** What `docker run --gpus` inserts: the toolkit's prestart hook (PEER §3.9, the peer's hook remover). */
+const DOCKER_GPU_HOOKS = ['nvidia-container-runtime-hook', 'nvidia-container-toolkit'];
+
+/**
+ * Removes the prestart hook `docker run --gpus` added, so that a container is never injected twice (once by us,
+ * once by that hook through nvidia-container-cli). Done on every spec we modify.
+ */
+export function removeDockerGpuHooks(spec: OciSpec): OciSpec {
+  return removeHooks(spec, (hook: OciHook, hookName: string) => hookName === 'prestart' && DOCKER_GPU_HOOKS.includes(basename(hook.path)));
 }
 
 /** config.json of a bundle, or the file runc's newer `--config` names. */
@@ -73,13 +90,30 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
   );
   if (!request.gpu) return { specFile, request, spec };
 
+  const base = removeDockerGpuHooks(spec);
+  const done = (edits: ContainerEdits, granted: string, more: Partial<CreatePlan> = {}): CreatePlan => {
+    const newSpec = applyEdits(base, edits);
+    const newText = serializeSpec(newSpec);
+    return { specFile, request, ...more, edits, granted, spec: newSpec, newText: newText === specFile.text ? undefined : newText };
+  };
+
+  if (request.cdiDevices) {
+    // CDI path: the specs on disk decide everything; no NVML, no driver-root lookups.
+    const registry = loadCdiRegistry(config.runtime.cdi.specDirs);
+    request.reasons.push(`CDI devices ${request.cdiDevices.join(', ')} from spec dirs ${registry.specDirs.join(', ')}`);
+    for (const e of registry.errors) request.reasons.push(`CDI spec ${e.file} skipped: ${e.reason}`);
+    const granted = request.cdiDevices.join(',');
+    // The spec's own env edits (if it sets NVIDIA_VISIBLE_DEVICES) win over ours: it is the source of truth.
+    return done(mergeEdits({ env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] }, resolveCdiDevices(registry, request.cdiDevices)), granted);
+  }
+
+  // The direct path cannot inject a CDI device: refuse before touching the host.
+  const cdiNames = request.devices.filter((d) => d.kind === 'cdi').map(formatSelector);
+  if (cdiNames.length > 0) {
+    throw cdiOnDirectPathError(config.runtime.mode, cdiNames, request.devices.filter((d) => d.kind !== 'cdi').map(formatSelector));
+  }
   const inventory = deps.loadInventory(config.cli.root);
   const resolved = resolveDevices(request, inventory.driver);
-  if (resolved.cdi.length > 0) {
-    throw new NvrError('DEVICE', `CDI device names (${resolved.cdi.join(', ')}) are not supported by this runtime yet`, {
-      fix: 'request GPUs by index or UUID in NVIDIA_VISIBLE_DEVICES',
-    });
-  }
   const driver = inventory.driver;
   evaluateRequirements(request.requirements, {
     cudaVersion: driver.cudaVersion,
@@ -90,7 +124,5 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
   if (!rootPath) throw new NvrError('SPEC', `${specFile.path}: root.path is missing`, { fix: 'the bundle must name its rootfs in root.path' });
   const rootfs = resolve(dirname(specFile.path), rootPath);
   const { edits, granted } = buildEdits({ inventory, request, resolved, hookPath: deps.hookPath, rootfs });
-  const newSpec = applyEdits(spec, edits);
-  const newText = serializeSpec(newSpec);
-  return { specFile, request, inventory, resolved, edits, granted, spec: newSpec, newText: newText === specFile.text ? undefined : newText };
+  return done(edits, granted, { inventory, resolved });
 }

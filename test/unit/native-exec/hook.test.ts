@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync,
-  statSync, symlinkSync, writeFileSync,
+  statSync, symlinkSync, truncateSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
@@ -14,9 +14,8 @@ const CONF = 'etc/ld.so.conf.d/00-nvidia-runtime.conf';
 
 let dir: string;
 beforeAll(() => {
-  execFileSync('make', ['-s', '-f', 'native/Makefile.dev', 'build/dev/nvidia-runtime-hook', 'build/dev/nvidia-runtime-hook-walk'], {
-    cwd: PACKAGE_ROOT,
-  });
+  const targets = ['nvidia-runtime-hook', 'nvidia-runtime-hook-walk', 'nvidia-runtime-hook-asan'].map((b) => `build/dev/${b}`);
+  execFileSync('make', ['-s', '-f', 'native/Makefile.dev', ...targets], { cwd: PACKAGE_ROOT });
   dir = realpathSync(tempDir('hook'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -211,4 +210,228 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s', (binary
     expect(r.stderr).toMatch(message);
     expect(r.stderr.split('\n')).toHaveLength(2);
   });
+});
+
+/** JSON text with every non-ASCII character as \\uXXXX (surrogate pairs for astral ones) and '/' as '\\/'. */
+function escapedJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/\//g, '\\/')
+    .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `update-ldcache ARGS` with input on stdin. Sanitizer findings abort (a signal); leaks do not matter here. */
+function runWith(binary: string, args: string[], input: string | Buffer) {
+  const env = { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1', UBSAN_OPTIONS: 'print_stacktrace=1' };
+  const r = spawnSync(join(PACKAGE_ROOT, 'build', 'dev', binary), ['update-ldcache', ...args], { input, env });
+  return { status: r.status, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Without --root the rootfs comes from the OCI state on stdin: bundle (or bundlePath) -> config.json -> root.path.
+ *  Also run against the ASan+UBSan build, which the fuzz loop below uses. */
+describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-asan'])('%s: rootfs from the OCI state', (binary) => {
+  const run = (args: string[], input: string | Buffer) => runWith(binary, args, input);
+  const state = (extra: Record<string, unknown>) =>
+    JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'creating', pid: 1, ...extra, annotations: { 'a/b': 'x' } });
+  let n = 0;
+  /** A bundle whose rootfs (at rootRel inside it) is a glibc-style root with a library in /opt/nv. */
+  function bundle(config: unknown = { ociVersion: '1.0.2', root: { path: 'rootfs', readonly: false } }, name = 'bundle'): string {
+    const b = join(dir, `${binary}-${name}${n++}`);
+    const root = join(b, 'rootfs');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    mkdirSync(join(root, 'opt/nv'), { recursive: true });
+    writeFileSync(join(root, 'etc/ld.so.conf'), 'include /etc/ld.so.conf.d/*.conf\n');
+    copyFileSync(LIBZ, join(root, 'opt/nv/libz.so.1.2.3'));
+    writeFileSync(join(b, 'config.json'), typeof config === 'string' ? config : JSON.stringify(config));
+    return b;
+  }
+  const ARGS = ['--folder', '/opt/nv', '--link', 'libz.so.1::/opt/nv/libz.so'];
+  const expectDone = (root: string) => {
+    expect(readlinkSync(join(root, 'opt/nv/libz.so'))).toBe('libz.so.1');
+    expect(cacheOf(root)).toContain('=> /opt/nv/libz.so.1');
+  };
+
+  test('bundle + relative root.path', () => {
+    const b = bundle();
+    expect(run(ARGS, state({ bundle: b }))).toEqual({ status: 0, signal: null, stdout: '', stderr: '' });
+    expectDone(join(b, 'rootfs'));
+  });
+
+  test('absolute root.path, legacy bundlePath', () => {
+    const b = bundle();
+    writeFileSync(join(b, 'config.json'), JSON.stringify({ root: { path: join(b, 'rootfs') } }));
+    expect(run(ARGS, state({ bundlePath: b })).status).toBe(0);
+    expectDone(join(b, 'rootfs'));
+  });
+
+  test('escapes in both documents: \\" \\\\ \\/ \\uXXXX and a surrogate pair', () => {
+    const b = bundle(undefined, 'q"uo\\te-\u00e9-\u{1f600}-');
+    const odd = join(b, 'r\u00f6\u{1f680}t"\\fs');
+    mkdirSync(odd);
+    writeFileSync(join(b, 'config.json'), escapedJson({ root: { path: 'r\u00f6\u{1f680}t"\\fs' }, process: { args: ['\u2603'] } }));
+    const input = escapedJson({ bundle: b, id: 'x' });
+    expect(input).toContain('\\ud83d\\ude00');
+    expect(input).toContain('\\/');
+    // The odd rootfs has no ld.so.conf: found, then left alone (exit 0, nothing written); the plain rootfs untouched.
+    expect(run(ARGS, input)).toEqual({ status: 0, signal: null, stdout: '', stderr: '' });
+    expect(readdirSync(odd)).toEqual([]);
+    expect(existsSync(join(b, 'rootfs/opt/nv/libz.so'))).toBe(false);
+    // And the same bundle with root.path escaped pointing at the glibc rootfs does the work.
+    writeFileSync(join(b, 'config.json'), '{"root":{"path":"\\u0072o\\u006ftfs"}}');
+    expect(run(ARGS, input)).toMatchObject({ status: 0, stderr: '' });
+    expectDone(join(b, 'rootfs'));
+  });
+
+  test('--root wins: the state is then not even parsed', () => {
+    const b = bundle();
+    expect(run(['--root', join(b, 'rootfs'), ...ARGS], 'not json').status).toBe(0);
+    expectDone(join(b, 'rootfs'));
+  });
+
+  const DEEP = `{"a":${'['.repeat(100000)}`;
+  test.each([
+    ['', /^nvidia-runtime-hook: --root: not given, and no container state on stdin/],
+    ['{"id":"c"}', /^nvidia-runtime-hook: container state on stdin: no "bundle"/],
+    ['{"bundle":"relative/b"}', /container state on stdin: bundle 'relative\/b' is not an absolute path/],
+    ['{"bundle":"/nonexistent-bundle"}', /^nvidia-runtime-hook: bundle: \/nonexistent-bundle: No such file/],
+    ['{"bundle":"/no\\nsuch"}', /^nvidia-runtime-hook: bundle: \/no\?such: No such file/], // still one line
+    ['{"bundle":"/b",}', /container state on stdin: at byte 15: expected a member name/],
+    ['{"bundle":"/b"', /container state on stdin: at byte 14: unexpected end/],
+    ['{"bundle":"/b"} x', /unexpected data after the document/],
+    ['[{"bundle":"/b"}]', /the document is not a JSON object/],
+    ['null', /the document is not a JSON object/],
+    ['{"bundle":42}', /'bundle' is not a string/],
+    ['{"bundle":"/b","BUNDLE":"/c"}', /member 'bundle' appears twice/],
+    ['{"bundle":"/b\\u0000x"}', /'bundle' has an embedded NUL/],
+    ['{"bundle":"/b\\ud800"}', /'bundle' has a lone UTF-16 surrogate/],
+    ['{"bundle":"/b\\x"}', /invalid escape '\\x'/],
+    ['{"bundle":"/b\\u12"}', /\\u needs 4 hex digits/],
+    ['{"bundle":"/b\tx"}', /control character 0x09 in a string/],
+    ['{"bundle":"/b","n":01}', /expected ',' or '}'/],
+    ['{"bundle":"/b","n":-}', /invalid number/],
+    ['{"bundle":"/b","n":1.}', /invalid number/],
+    ['{"bundle":"/b","n":nul}', /invalid literal/],
+    ['{"bundle":"/b","n":[1,]}', /unexpected '\]'/],
+    [DEEP, /nested deeper than 512 levels/],
+    [Buffer.from('{"bundle":"/b\xff"}', 'latin1'), /'bundle' is not valid UTF-8/],
+    [Buffer.from('{"bundle":"/b\x00"}', 'latin1'), /control character 0x00/],
+  ])('bad state %#: exit 1, one line', (input, message) => {
+    const r = run(ARGS, input);
+    expect(r).toMatchObject({ status: 1, signal: null, stdout: '' });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^nvidia-runtime-hook: [^\n]*\n$/);
+  });
+
+  test('invalid UTF-8 elsewhere in the state is tolerated, as Go tolerates it', () => {
+    const b = bundle();
+    const input = Buffer.concat([Buffer.from(`{"bundle":${JSON.stringify(b)},"x":"`), Buffer.from([0xff, 0xc0]), Buffer.from('"}')]);
+    expect(run(ARGS, input).status).toBe(0);
+  });
+
+  test.each([
+    ['{"root":{"path":"rootfs"}', /config\.json: at byte 25: unexpected end of the document$/m],
+    ['{"root":"rootfs"}', /config\.json: at byte 8: 'root' is not an object/],
+    ['{"root":{"path":["rootfs"]}}', /'root\.path' is not a string/],
+    ['{"root":{"path":"rootfs","Path":"x"}}', /member 'root\.path' appears twice/],
+    ['{"root":{"path":"a"},"root":{"path":"rootfs"}}', /member 'root' appears twice/],
+    ['{"root":{"path":""}}', /config\.json: no root\.path/],
+    ['{"root":{"readonly":true}}', /config\.json: no root\.path/],
+    ['{"root":null}', /config\.json: no root\.path/],
+    ['{"root":{"path":"../x/rootfs"}}', /root\.path '\.\.\/x\/rootfs' has a '\.\.' component/],
+    ['{"root":{"path":"rootfs/.."}}', /has a '\.\.' component/],
+    ['{"root":{"path":"nope"}}', /^nvidia-runtime-hook: root\.path: nope \(from .*config\.json\): No such file/],
+    ['{"root":{"path":"rootfs\\u0000"}}', /'root\.path' has an embedded NUL/],
+  ])('bad config.json %#: exit 1, one line, rootfs untouched', (config, message) => {
+    const b = bundle(config);
+    const before = tree(b);
+    const r = run(ARGS, state({ bundle: b }));
+    expect(r).toMatchObject({ status: 1, signal: null, stdout: '' });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^nvidia-runtime-hook: [^\n]*\n$/);
+    expect(tree(b)).toEqual(before);
+  });
+
+  test('root.path "rootfs/./" and dotted names like "..x" are fine', () => {
+    const b = bundle();
+    mkdirSync(join(b, '..x'));
+    writeFileSync(join(b, 'config.json'), '{"root":{"path":"..x/../rootfs"}}');
+    expect(run(ARGS, state({ bundle: b })).stderr).toMatch(/has a '\.\.' component/);
+    writeFileSync(join(b, 'config.json'), '{"root":{"path":"./rootfs/./"}}');
+    expect(run(ARGS, state({ bundle: b })).status).toBe(0);
+    expectDone(join(b, 'rootfs'));
+  });
+
+  test('a symlinked, non-regular or oversized config.json is refused', () => {
+    const real = bundle();
+    const b = bundle();
+    rmSync(join(b, 'config.json'));
+    symlinkSync(join(real, 'config.json'), join(b, 'config.json'));
+    let r = run(ARGS, state({ bundle: b }));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`nvidia-runtime-hook: ${b}/config.json: is a symbolic link (refused)\n`);
+    rmSync(join(b, 'config.json'));
+    mkdirSync(join(b, 'config.json'));
+    r = run(ARGS, state({ bundle: b }));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`nvidia-runtime-hook: ${b}/config.json: not a regular file\n`);
+    rmSync(join(b, 'config.json'), { recursive: true });
+    writeFileSync(join(b, 'config.json'), '');
+    truncateSync(join(b, 'config.json'), (32 << 20) + 1); // sparse: cheap
+    r = run(ARGS, state({ bundle: b }));
+    expect(r.stderr).toBe(`nvidia-runtime-hook: ${b}/config.json: larger than 32 MiB\n`);
+    expect(existsSync(join(b, 'rootfs/opt/nv/libz.so'))).toBe(false);
+  });
+
+});
+
+describe('JSON reader fuzz (ASan+UBSan build)', () => {
+  /** Truncated and mutated documents (seeded, so a failure reproduces) never crash the reader: exit 0 or 1,
+   *  no signal, no sanitizer report, and a failure is one line. The rootfs has no ld.so.conf, so a document
+   *  that survives mutation ends in the "not glibc" exit 0 without running ldconfig. */
+  test('400 truncated/mutated state and config.json documents', () => {
+    const run = (args: string[], input: string | Buffer) => runWith('nvidia-runtime-hook-asan', args, input);
+    const b = join(dir, 'fuzz');
+    mkdirSync(join(b, 'rootfs/etc'), { recursive: true });
+    const goodState = escapedJson({
+      ociVersion: '1.0.2', id: 'c\u00e9', status: 'creating', pid: 42, bundle: b,
+      annotations: { 'x/y': 'a\\"\u{1f600}', n: [1, -2.5e-3, true, false, null, { z: {} }] },
+    });
+    const goodConfig = escapedJson({
+      ociVersion: '1.0.2', process: { args: ['sh', '-c', 'echo "\u2603"'], env: ['A=1'], user: { uid: 0 } },
+      root: { path: 'rootfs', readonly: true }, mounts: [{ destination: '/proc', options: ['nosuid'] }],
+    });
+    let seed = 12345;
+    const rand = (k: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % k;
+    };
+    const TOKENS = ['"', '\\', '\\u', '\\ud800', '\\udc00', '{', '}', '[', ']', ',', ':', '\x00', 'null', '-', '1e', '\u00e9'];
+    const mutate = (doc: string, i: number): Buffer => {
+      const buf = Buffer.from(doc);
+      if (i % 4 === 0) return buf.subarray(0, rand(buf.length)); // truncated
+      const at = rand(buf.length);
+      switch (i % 4) {
+        case 1: { // a byte replaced (sometimes by a byte >= 0x80)
+          const out = Buffer.from(buf);
+          out[at] = rand(2) ? rand(256) : buf[rand(buf.length)]!;
+          return out;
+        }
+        case 2: // a token inserted
+          return Buffer.concat([buf.subarray(0, at), Buffer.from(TOKENS[rand(TOKENS.length)]!), buf.subarray(at)]);
+        default: // a span deleted
+          return Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1 + rand(8))]);
+      }
+    };
+    const seen = { 0: 0, 1: 0 };
+    for (let i = 0; i < 400; i++) {
+      const onState = i % 2 === 0;
+      writeFileSync(join(b, 'config.json'), onState ? goodConfig : mutate(goodConfig, i >> 1));
+      const r = run([], onState ? mutate(goodState, i >> 1) : goodState);
+      const ok = r.signal === null && (r.status === 0 || r.status === 1) && !/Sanitizer|runtime error/.test(r.stderr) &&
+        (r.status === 0 ? r.stderr === '' : /^nvidia-runtime-hook: [^\n]*\n$/.test(r.stderr));
+      if (!ok) throw new Error(`case ${i}: ${JSON.stringify(r)}`);
+      seen[r.status as 0 | 1]++;
+    }
+    expect(seen[1]).toBeGreaterThan(200); // most mutations are caught...
+    expect(seen[0]).toBeGreaterThan(10); // ...and harmless ones (inside skipped strings) still pass
+  }, 120000);
 });

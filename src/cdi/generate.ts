@@ -1,0 +1,142 @@
+/**
+ * `nvidia-ctk cdi generate`: a CDI spec for every GPU and MIG device of the host. One device per GPU (and MIG
+ * device) per naming strategy plus `all`; each device carries only its own nodes (with the host's type and
+ * major:minor), and the spec-level edits carry everything every GPU container needs: control nodes, read-only bind
+ * mounts of the driver files of ALL capabilities, and the createContainer hook that makes the libraries loadable.
+ * The hook gets no `--root`: under a CDI engine we do not know the rootfs when the spec is written, so the hook
+ * reads it from the OCI state on stdin. cdiVersion is the lowest that expresses what is used (0.5.0 for hostPath
+ * and digit-leading names), so engines with old CDI libraries (podman 4.3: ≤ 0.5.0) accept it. Deterministic:
+ * the same host gives byte-identical output.
+ */
+import { posix } from 'node:path';
+import { HOOK_ENV, HOOK_TIMEOUT_SECONDS, IPC_BIND, READ_ONLY_BIND } from '../edits/build.js';
+import { mergeEdits, type DeviceNode, type Hook, type Mount } from '../edits/types.js';
+import { NvrError } from '../errors.js';
+import { CAPABILITIES } from '../host/capabilities.js';
+import { gpuDeviceNode, migDeviceCapabilities, type DeviceNode as HostDeviceNode } from '../host/devices.js';
+import { listDeviceNodes, listDriverFiles, type HostInventory } from '../host/inventory.js';
+import { hostPathOf, normalizeRoot } from '../host/root.js';
+import type { GpuInfo, MigDeviceInfo } from '../host/types.js';
+import { classProblem, vendorProblem } from './names.js';
+import type { CdiContainerEdits, CdiDevice, CdiSpec } from './types.js';
+import { minimumVersion } from './validate.js';
+
+export const DEVICE_NAME_STRATEGIES = ['index', 'uuid', 'type-index'] as const;
+export type DeviceNameStrategy = (typeof DEVICE_NAME_STRATEGIES)[number];
+
+export interface GenerateOptions {
+  vendor?: string;
+  class?: string;
+  /** Default index and uuid (NVIDIA's default). */
+  deviceNameStrategies?: readonly string[];
+  /** Where device nodes are looked up; default the inventory's dev root. */
+  devRoot?: string;
+  /** Absolute host path of nvidia-runtime-hook. */
+  hookPath: string;
+}
+
+const input = (message: string, fix: string): NvrError => new NvrError('INPUT', message, { fix });
+
+function strategies(list: readonly string[] | undefined): DeviceNameStrategy[] {
+  const wanted = list && list.length > 0 ? list : ['index', 'uuid'];
+  const out: DeviceNameStrategy[] = [];
+  for (const s of wanted) {
+    if (!(DEVICE_NAME_STRATEGIES as readonly string[]).includes(s)) {
+      throw input(`unknown device name strategy "${s}"`, `use ${DEVICE_NAME_STRATEGIES.join(', ')}`);
+    }
+    if (!out.includes(s as DeviceNameStrategy)) out.push(s as DeviceNameStrategy);
+  }
+  return out;
+}
+
+function gpuName(g: GpuInfo, s: DeviceNameStrategy): string {
+  return s === 'index' ? String(g.index) : s === 'uuid' ? g.uuid : `gpu${g.index}`;
+}
+
+function migName(g: GpuInfo, m: MigDeviceInfo, s: DeviceNameStrategy): string {
+  return s === 'index' ? `${g.index}:${m.index}` : s === 'uuid' ? m.uuid : `mig${g.index}:${m.index}`;
+}
+
+/** A CDI device node from a host lookup: hostPath only when the node lives elsewhere than its container path. */
+function cdiNode(n: HostDeviceNode): DeviceNode {
+  const node: DeviceNode = { path: n.path };
+  if (n.hostPath !== n.path) node.hostPath = n.hostPath;
+  return { ...node, type: n.type, major: n.major, minor: n.minor, fileMode: n.fileMode, permissions: 'rwm' };
+}
+
+const enabledMigs = (g: GpuInfo): MigDeviceInfo[] => (g.migEnabled === false ? [] : [...g.migDevices].sort((a, b) => a.index - b.index));
+
+/** The spec-level edits: control nodes, NVIDIA_VISIBLE_DEVICES=void, driver file mounts, the ldcache hook. */
+function commonEdits(inv: HostInventory, hookPath: string): CdiContainerEdits {
+  const control = listDeviceNodes(inv, CAPABILITIES, { gpus: [] }).nodes.map(cdiNode);
+  const files = listDriverFiles(inv, CAPABILITIES);
+  const libraries = [...files.libraries.libraries, ...files.libraries.libraries32];
+  const bind = (paths: string[], options: string[]): Mount[] =>
+    paths.map((p) => ({ hostPath: hostPathOf(inv.root, p), containerPath: p, type: 'bind', options: [...options] }));
+  const mounts = [
+    ...bind(libraries, READ_ONLY_BIND),
+    ...bind(files.binaries.paths, READ_ONLY_BIND),
+    ...bind(files.firmware, READ_ONLY_BIND),
+    ...bind(files.ipcs.paths, IPC_BIND),
+  ];
+  // Engines set NVIDIA_VISIBLE_DEVICES from nothing; `void` tells a legacy hook or runtime further down the chain
+  // that this container is already handled (the CDI devices are the grant).
+  const edits: CdiContainerEdits = { env: ['NVIDIA_VISIBLE_DEVICES=void'] };
+  if (control.length > 0) edits.deviceNodes = control;
+  if (mounts.length > 0) edits.mounts = mounts;
+  if (libraries.length > 0) edits.hooks = [ldcacheHook(hookPath, libraries)];
+  return edits;
+}
+
+/** Same hook as the direct path (src/edits/build.ts), minus `--root`: the hook takes the rootfs from the OCI state. */
+function ldcacheHook(hookPath: string, libraries: string[]): Hook {
+  const args = ['nvidia-runtime-hook', 'update-ldcache'];
+  for (const f of [...new Set(libraries.map((l) => posix.dirname(l)))]) args.push('--folder', f);
+  const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
+  if (libcuda) args.push('--link', `${posix.basename(libcuda)}::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
+  return { hookName: 'createContainer', path: hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
+}
+
+export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions): CdiSpec {
+  const vendor = opts.vendor ?? 'nvidia.com';
+  const cls = opts.class ?? 'gpu';
+  const vp = vendorProblem(vendor);
+  if (vp) throw input(`--vendor: ${vp}`, 'use a DNS-like vendor such as nvidia.com');
+  const cp = classProblem(cls);
+  if (cp) throw input(`--class: ${cp}`, 'use a class such as gpu');
+  if (!posix.isAbsolute(opts.hookPath)) throw input(`hook path ${opts.hookPath} is not absolute`, 'pass the absolute path of nvidia-runtime-hook');
+  const names = strategies(opts.deviceNameStrategies);
+  const inv: HostInventory = { ...inventory, devRoot: normalizeRoot(opts.devRoot ?? inventory.devRoot) };
+  const gpus = [...inv.driver.gpus].sort((a, b) => a.index - b.index);
+
+  // Missing nodes are an error here, not a silent omission: a spec naming a GPU it cannot grant is worse than none.
+  const gpuEdits = (g: GpuInfo): CdiContainerEdits => ({ deviceNodes: [cdiNode(gpuDeviceNode(inv.devRoot, g.minor, { strict: true })!)] });
+  const migEdits = (g: GpuInfo, m: MigDeviceInfo): CdiContainerEdits => {
+    const caps = migDeviceCapabilities(inv.root, inv.devRoot, { gpuMinor: g.minor, gpuInstanceId: m.gpuInstanceId, computeInstanceId: m.computeInstanceId }, { strict: true });
+    return { deviceNodes: [...gpuEdits(g).deviceNodes!, ...caps.flatMap((c) => (c.node ? [cdiNode(c.node)] : []))] };
+  };
+
+  const devices: CdiDevice[] = [];
+  const everything: CdiContainerEdits[] = [];
+  for (const g of gpus) {
+    const edits = gpuEdits(g);
+    everything.push(edits);
+    for (const s of names) devices.push({ name: gpuName(g, s), containerEdits: structuredClone(edits) });
+  }
+  for (const g of gpus) {
+    for (const m of enabledMigs(g)) {
+      const edits = migEdits(g, m);
+      everything.push(edits);
+      for (const s of names) devices.push({ name: migName(g, m, s), containerEdits: structuredClone(edits) });
+    }
+  }
+  if (gpus.length > 0) devices.push({ name: 'all', containerEdits: mergeEdits(...everything) });
+  if (devices.length === 0) {
+    throw new NvrError('DEVICE', `no GPUs found under driver root ${inv.root}: a CDI spec needs at least one device`, {
+      fix: 'check that the driver is loaded (nvidia-smi) and --driver-root is right',
+    });
+  }
+  const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices, containerEdits: commonEdits(inv, opts.hookPath) };
+  spec.cdiVersion = minimumVersion(spec);
+  return spec;
+}

@@ -1,0 +1,73 @@
+/**
+ * Reading CDI spec files: `*.json` and `*.yaml` directly in a spec directory (non-recursive; other extensions
+ * are ignored, as upstream does), parsed by extension and validated (validate.ts).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { NvrError } from '../errors.js';
+import type { CdiSpec } from './types.js';
+import { specProblem } from './validate.js';
+
+export const DEFAULT_SPEC_DIRS: readonly string[] = ['/etc/cdi', '/var/run/cdi'];
+export const SPEC_EXTENSIONS: readonly string[] = ['.json', '.yaml'];
+/** A spec is a few hundred KiB at most; anything far larger is not one. */
+export const MAX_SPEC_BYTES = 16 << 20;
+
+export function isSpecFileName(name: string): boolean {
+  return SPEC_EXTENSIONS.includes(extname(name));
+}
+
+/** Spec files of one directory, sorted by name; [] when the directory does not exist. Throws NvrError IO otherwise. */
+export function listSpecFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw new NvrError('IO', `CDI spec directory ${dir}: cannot be read (${code ?? String(e)})`, { fix: 'check its permissions', cause: e });
+  }
+  return names
+    .filter(isSpecFileName)
+    .sort()
+    .map((n) => join(dir, n))
+    .filter((f) => {
+      try {
+        return statSync(f).isFile();
+      } catch {
+        return true; // let reading it report the problem
+      }
+    });
+}
+
+/** Parse spec text by the file's extension (`.json` strictly as JSON; anything else as YAML). */
+export function parseSpecText(text: string, file: string): unknown {
+  try {
+    return extname(file) === '.json' ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+  } catch (e) {
+    throw new NvrError('INPUT', `CDI spec ${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'} (${(e as Error).message.split('\n')[0]})`, {
+      fix: 'fix the syntax or remove the file',
+    });
+  }
+}
+
+/** Read, parse and validate one spec file; NvrError (INPUT, or IO when unreadable) naming the file and field. */
+export function readSpecFile(file: string): CdiSpec {
+  let text: string;
+  try {
+    const size = statSync(file).size;
+    if (size > MAX_SPEC_BYTES) throw new NvrError('INPUT', `CDI spec ${file}: larger than ${MAX_SPEC_BYTES} bytes`, { fix: 'this is not a CDI spec; remove it' });
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof NvrError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new NvrError('IO', `CDI spec ${file}: cannot be read (${code ?? String(e)})`, { fix: 'check the file and its permissions', cause: e });
+  }
+  const doc = parseSpecText(text, file);
+  const p = specProblem(doc);
+  if (p) {
+    throw new NvrError('INPUT', `CDI spec ${file}: ${p.field ? `${p.field}: ` : ''}${p.reason}`, { fix: 'fix the spec (see docs/cdi.md) or remove the file' });
+  }
+  return doc as CdiSpec;
+}

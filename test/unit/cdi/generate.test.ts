@@ -1,0 +1,191 @@
+/**
+ * generateCdiSpec against mock driver roots made by the shipped `nvidia-ctk mock-driver` (real NVML through the
+ * fake library, real device nodes): golden files, schema validity, versions, and the round trip — the CDI path
+ * (generate → registry → resolve → applyEdits) gives a container the same devices, cgroup rules and mounts as
+ * the direct path (buildEdits → applyEdits).
+ */
+import { execa } from 'execa';
+import { Ajv } from 'ajv';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateCdiSpec } from '../../../src/cdi/generate.js';
+import { loadCdiRegistry, resolveCdiDevices } from '../../../src/cdi/registry.js';
+import { CDI_SCHEMA } from '../../../src/cdi/schema.js';
+import type { CdiSpec } from '../../../src/cdi/types.js';
+import { minimumVersion, specProblem } from '../../../src/cdi/validate.js';
+import { formatSpec } from '../../../src/cli/cdi-command.js';
+import { applyEdits } from '../../../src/edits/apply.js';
+import { buildEdits } from '../../../src/edits/build.js';
+import { NvrError } from '../../../src/errors.js';
+import { CAPABILITIES } from '../../../src/host/capabilities.js';
+import { loadHostInventory, type HostInventory } from '../../../src/host/inventory.js';
+import type { OciSpec } from '../../../src/oci/types.js';
+import { parseRequest } from '../../../src/request/parse.js';
+import { resolveDevices } from '../../../src/request/resolve.js';
+import { distBin, tempDir } from '../../helpers/dist.js';
+
+const HOOK = '/usr/bin/nvidia-runtime-hook';
+const ROOT_PLACEHOLDER = '<DRIVER_ROOT>';
+const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/cdi/${name}`, import.meta.url));
+
+let work: string;
+const roots: Record<string, string> = {};
+
+async function mockRoot(name: string, args: string[]): Promise<string> {
+  const root = join(work, name);
+  await execa(distBin('nvidia-ctk'), ['mock-driver', '--root', root, ...args]);
+  return root;
+}
+
+beforeAll(async () => {
+  work = tempDir('cdi-gen');
+  roots.gpu1 = await mockRoot('gpu1', ['--gpus', '1']);
+  roots.gpu8 = await mockRoot('gpu8', ['--gpus', '8']);
+  roots.mig = await mockRoot('mig', ['--gpus', '2', '--mig']);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const inventory = (root: string): HostInventory => loadHostInventory({ driverRoot: root });
+const normalise = (text: string, root: string): string => text.split(root).join(ROOT_PLACEHOLDER);
+
+describe.each([
+  ['gpu1', 'mock-1gpu.yaml'],
+  ['gpu8', 'mock-8gpu.yaml'],
+  ['mig', 'mock-mig.yaml'],
+])('generateCdiSpec on mock root %s', (key, golden) => {
+  let spec: CdiSpec;
+  beforeAll(() => {
+    spec = generateCdiSpec(inventory(roots[key]!), { hookPath: HOOK });
+  });
+
+  it(`matches the golden ${golden} (driver root normalised)`, () => {
+    const text = normalise(formatSpec(spec, 'yaml'), roots[key]!);
+    if (process.env.UPDATE_GOLDEN) writeFileSync(fixture(golden), text);
+    expect(text).toBe(readFileSync(fixture(golden), 'utf8'));
+  });
+
+  it('is valid against our schema (plain ajv) and every extra rule, at cdiVersion 0.5.0 (podman 4.3 accepts ≤ 0.5.0)', () => {
+    const validate = new Ajv({ strict: true }).compile(CDI_SCHEMA);
+    expect(validate(JSON.parse(JSON.stringify(spec)))).toBe(true);
+    expect(specProblem(spec)).toBeUndefined();
+    expect(spec.cdiVersion).toBe('0.5.0');
+    expect(minimumVersion(spec)).toBe(spec.cdiVersion);
+  });
+
+  it('is deterministic', () => {
+    const again = generateCdiSpec(inventory(roots[key]!), { hookPath: HOOK });
+    expect(formatSpec(again, 'json')).toBe(formatSpec(spec, 'json'));
+  });
+
+  it('names every GPU by index and UUID, every MIG device by gpu:mig and UUID, plus all', () => {
+    const inv = inventory(roots[key]!);
+    const expected: string[] = [];
+    for (const g of inv.driver.gpus) expected.push(String(g.index), g.uuid);
+    for (const g of inv.driver.gpus) for (const m of g.migDevices) expected.push(`${g.index}:${m.index}`, m.uuid);
+    expect(spec.devices.map((d) => d.name)).toEqual([...expected, 'all']);
+    for (const d of spec.devices) {
+      for (const n of d.containerEdits.deviceNodes ?? []) {
+        expect(n).toEqual(expect.objectContaining({ type: 'c', major: expect.any(Number), minor: expect.any(Number) }));
+        expect(n.hostPath).toBe(roots[key] + n.path); // dev root ≠ / → hostPath
+      }
+    }
+  });
+});
+
+describe('generateCdiSpec options', () => {
+  it('type-index names, vendor and class', () => {
+    const spec = generateCdiSpec(inventory(roots.mig!), { hookPath: HOOK, vendor: 'example.com', class: 'dev', deviceNameStrategies: ['type-index'] });
+    expect(spec.kind).toBe('example.com/dev');
+    expect(spec.devices.map((d) => d.name)).toEqual(['gpu0', 'gpu1', 'mig0:0', 'mig0:1', 'mig0:2', 'mig1:0', 'mig1:1', 'mig1:2', 'all']);
+    // No name starts with a digit, but hostPath still needs 0.5.0.
+    expect(spec.cdiVersion).toBe('0.5.0');
+  });
+
+  it('a class with a dot needs 0.6.0', () => {
+    expect(generateCdiSpec(inventory(roots.gpu1!), { hookPath: HOOK, class: 'gpu.x' }).cdiVersion).toBe('0.6.0');
+  });
+
+  it('MIG devices carry the parent GPU node and their two capability nodes', () => {
+    const spec = generateCdiSpec(inventory(roots.mig!), { hookPath: HOOK });
+    const mig = spec.devices.find((d) => d.name === '1:0')!;
+    expect(mig.containerEdits.deviceNodes!.map((n) => n.path)).toEqual(['/dev/nvidia1', expect.stringMatching(/^\/dev\/nvidia-caps\/nvidia-cap\d+$/), expect.stringMatching(/^\/dev\/nvidia-caps\/nvidia-cap\d+$/)]);
+  });
+
+  it('rejects bad strategies, vendors and classes with INPUT errors', () => {
+    const inv = inventory(roots.gpu1!);
+    expect(() => generateCdiSpec(inv, { hookPath: HOOK, deviceNameStrategies: ['serial'] })).toThrow(/unknown device name strategy "serial"/);
+    expect(() => generateCdiSpec(inv, { hookPath: HOOK, vendor: '1nvidia' })).toThrow(NvrError);
+    expect(() => generateCdiSpec(inv, { hookPath: HOOK, class: 'gpu-' })).toThrow(/--class/);
+  });
+
+  it('a GPU whose device node is missing is an error, not a silent omission', () => {
+    const root = join(work, 'gpu1');
+    const copy = join(work, 'devroot');
+    mkdirSync(join(copy, 'dev'), { recursive: true });
+    expect(() => generateCdiSpec(inventory(root), { hookPath: HOOK, devRoot: copy })).toThrow(/device node \/dev\/nvidia0/);
+  });
+
+  it('the hook has no --root (it reads the rootfs from the OCI state) and an explicit env and timeout', () => {
+    const spec = generateCdiSpec(inventory(roots.gpu1!), { hookPath: HOOK });
+    const [hook] = spec.containerEdits!.hooks!;
+    expect(hook!.args).not.toContain('--root');
+    expect(hook!.args!.slice(0, 2)).toEqual(['nvidia-runtime-hook', 'update-ldcache']);
+    expect(hook!.args).toContain('--folder');
+    expect(hook!.args!.at(-1)).toBe('libcuda.so.550.54.15::/usr/lib/x86_64-linux-gnu/libcuda.so');
+    expect(hook).toEqual(expect.objectContaining({ hookName: 'createContainer', path: HOOK, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], timeout: 30 }));
+  });
+});
+
+describe('round trip: CDI path == direct path', () => {
+  const base = (): OciSpec => ({ ociVersion: '1.0.2', process: { env: ['PATH=/bin'] }, root: { path: 'rootfs' }, mounts: [], linux: {} }) as unknown as OciSpec;
+
+  function direct(inv: HostInventory, visible: string): OciSpec {
+    const request = parseRequest({
+      env: [`NVIDIA_VISIBLE_DEVICES=${visible}`, `NVIDIA_DRIVER_CAPABILITIES=all`],
+      mounts: [],
+      boundingCapabilities: ['CAP_SYS_ADMIN'],
+      annotations: {},
+    });
+    expect(request.capabilities).toEqual([...CAPABILITIES].sort());
+    const resolved = resolveDevices(request, inv.driver);
+    return applyEdits(base(), buildEdits({ inventory: inv, request, resolved, hookPath: HOOK, rootfs: '/bundle/rootfs' }).edits);
+  }
+
+  function viaCdi(root: string, names: string[]): OciSpec {
+    const dir = join(work, `specs-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'nvidia.yaml'), formatSpec(generateCdiSpec(inventory(root), { hookPath: HOOK }), 'yaml'));
+    const registry = loadCdiRegistry([dir]);
+    expect(registry.errors).toEqual([]);
+    return applyEdits(base(), resolveCdiDevices(registry, names));
+  }
+
+  const devices = (s: OciSpec) => (s as { linux: { devices: unknown[] } }).linux.devices;
+  const rules = (s: OciSpec) => (s as { linux: { resources: { devices: unknown[] } } }).linux.resources.devices;
+  const sortBy = <T>(xs: T[], key: (x: T) => string): T[] => [...xs].sort((a, b) => key(a).localeCompare(key(b)));
+
+  it.each([
+    ['gpu8', '1', ['nvidia.com/gpu=1']],
+    ['gpu8', '0,5', ['nvidia.com/gpu=0', 'nvidia.com/gpu=5']],
+    ['mig', '1:2', ['nvidia.com/gpu=1:2']],
+  ])('%s NVIDIA_VISIBLE_DEVICES=%s', (key, visible, names) => {
+    const inv = inventory(roots[key]!);
+    const a = direct(inv, visible);
+    const b = viaCdi(roots[key]!, names);
+    // Devices and rules: same set (order: the direct path lists control nodes first; CDI applies the spec's
+    // common edits first too, so even the order agrees).
+    expect(devices(b)).toEqual(devices(a));
+    expect(rules(b)).toEqual(rules(a));
+    expect(b.mounts).toEqual(a.mounts);
+    // By design: env says `void` (the CDI devices are the grant) instead of the granted UUIDs, and the hook has no
+    // --root (the rootfs comes from the OCI state on stdin).
+    const env = (s: OciSpec) => (s as { process: { env: string[] } }).process.env;
+    expect(env(b)).toEqual(['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=void']);
+    expect(env(a)[1]).toMatch(/^NVIDIA_VISIBLE_DEVICES=(GPU|MIG)-/);
+    const hookArgs = (s: OciSpec) => (s as { hooks: { createContainer: { args: string[] }[] } }).hooks.createContainer[0]!.args;
+    const withoutRoot = hookArgs(a).filter((x, i, all) => x !== '--root' && all[i - 1] !== '--root');
+    expect(hookArgs(b)).toEqual(withoutRoot);
+    expect(sortBy(devices(b) as { path: string }[], (d) => d.path).length).toBeGreaterThan(4);
+  });
+});

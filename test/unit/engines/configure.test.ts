@@ -1,0 +1,186 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../helpers/dist.js';
+import { baseParser } from '../../../src/cli/yargs-base.js';
+import { createRuntimeCommand } from '../../../src/cli/runtime-command.js';
+import { NvrError } from '../../../src/errors.js';
+import { backupName } from '../../../src/engines/backup.js';
+import { defaultApplyDeps, planConfigure, readConfigFile, type ConfigureRequest } from '../../../src/engines/configure.js';
+import { parseToml } from '../../../src/engines/containerd.js';
+
+const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures/engines', name), 'utf8');
+
+let dir: string;
+let out: string[];
+let containerdVersion: string | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nvr-engines-'));
+  out = [];
+  containerdVersion = undefined;
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `nvidia-ctk <argv>` with the runtime command only, real files, recorded stdout and a fake `containerd --version`. */
+async function ctk(...argv: string[]): Promise<string> {
+  out = [];
+  const command = createRuntimeCommand({
+    configure: { readFile: readConfigFile, containerdVersion: () => containerdVersion },
+    apply: defaultApplyDeps,
+    stdout: (t) => out.push(t),
+  });
+  await baseParser(argv, 'nvidia-ctk').command(command).demandCommand(1).parseAsync();
+  return out.join('');
+}
+
+const backups = (file: string) => readdirSync(join(file, '..')).filter((f) => f.startsWith(`${file.split('/').pop()}.`) && f.endsWith('.bak'));
+const read = (f: string) => readFileSync(f, 'utf8');
+
+describe('docker', () => {
+  let file: string;
+  beforeEach(() => {
+    file = join(dir, 'daemon.json');
+    writeFileSync(file, fixture('docker-existing.json'), { mode: 0o600 });
+  });
+
+  test('configure writes the golden result atomically, keeps the mode and backs up the original', async () => {
+    const msg = await ctk('runtime', 'configure', '--runtime=docker', '--config', file, '--set-as-default', '--cdi.enabled');
+    expect(read(file)).toBe(fixture('docker-existing.golden.json'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const [bak] = backups(file);
+    expect(read(join(dir, bak))).toBe(fixture('docker-existing.json'));
+    expect(msg).toContain(`Updated ${file} (previous content saved as ${join(dir, bak)})`);
+    expect(msg).toContain('kill -HUP $(pidof dockerd)');
+  });
+
+  test('a second run changes nothing, makes no backup and says so', async () => {
+    await ctk('runtime', 'configure', '--config', file);
+    const { ino, mtimeMs } = statSync(file);
+    const msg = await ctk('runtime', 'configure', '--config', file);
+    expect(msg).toMatch(/^Already configured: runtime "nvidia" for docker/);
+    expect(statSync(file)).toMatchObject({ ino, mtimeMs });
+    expect(backups(file)).toHaveLength(1);
+  });
+
+  test('--dry-run prints the result and writes nothing', async () => {
+    const msg = await ctk('runtime', 'configure', '--config', file, '--dry-run', '--nvidia-runtime-path', '/opt/nv/nvidia-runtime');
+    expect(msg).toContain(`# ${file}\n`);
+    expect(JSON.parse(msg.slice(msg.indexOf('\n') + 1)).runtimes.nvidia).toEqual({ path: '/opt/nv/nvidia-runtime', runtimeArgs: [] });
+    expect(read(file)).toBe(fixture('docker-existing.json'));
+    expect(backups(file)).toEqual([]);
+  });
+
+  test('a missing file is created (no backup); uninstall (and its alias unconfigure) restores the original', async () => {
+    const fresh = join(dir, 'new', 'daemon.json');
+    await ctk('runtime', 'configure', '--config', fresh, '--set-as-default');
+    expect(JSON.parse(read(fresh))).toEqual({ runtimes: { nvidia: { path: '/usr/local/bin/nvidia-runtime', runtimeArgs: [] } }, 'default-runtime': 'nvidia' });
+    expect(backups(fresh)).toEqual([]);
+    await ctk('runtime', 'unconfigure', '--config', fresh);
+    expect(JSON.parse(read(fresh))).toEqual({});
+
+    await ctk('runtime', 'configure', '--config', file, '--set-as-default');
+    await ctk('runtime', 'configure', '--uninstall', '--config', file);
+    expect(JSON.parse(read(file))).toEqual(JSON.parse(fixture('docker-existing.json')));
+    expect(await ctk('runtime', 'unconfigure', '--config', file)).toMatch(/^Nothing to remove/);
+  });
+
+  test('a malformed file is an NvrError naming it; the file is untouched and no backup is made', async () => {
+    writeFileSync(file, fixture('malformed.json'));
+    await expect(ctk('runtime', 'configure', '--config', file)).rejects.toThrow(new RegExp(`^${file}: not valid JSON`));
+    expect(read(file)).toBe(fixture('malformed.json'));
+    expect(backups(file)).toEqual([]);
+  });
+
+  test('bad flags are INPUT errors', async () => {
+    await expect(ctk('runtime', 'configure', '--config', file, '--nvidia-runtime-path', 'nvidia-runtime')).rejects.toThrow(/is not an absolute path/);
+    await expect(ctk('runtime', 'configure', '--config', file, '--nvidia-runtime-name', 'runc')).rejects.toThrow(/reserved/);
+    await expect(ctk('runtime', 'configure', '--config', file, '--drop-in-config', '/x')).rejects.toThrow(/not supported for docker/);
+    await expect(ctk('runtime', 'configure', '--runtime', 'podman')).rejects.toThrow(NvrError);
+    expect(read(file)).toBe(fixture('docker-existing.json'));
+  });
+});
+
+describe('containerd', () => {
+  let main: string;
+  let dropIn: string;
+  beforeEach(() => {
+    main = join(dir, 'config.toml');
+    dropIn = join(dir, 'conf.d', '99-nvidia.toml');
+  });
+
+  test('drop-in mode: the drop-in holds the CRI table with our handler, the main file only gains the import', async () => {
+    writeFileSync(main, fixture('containerd-v2.toml'));
+    await ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--drop-in-config', dropIn, '--set-as-default', '--cdi.enabled');
+    expect(read(dropIn)).toBe(fixture('containerd-v2.drop-in.golden.toml'));
+    expect(parseToml(read(main), 'm')).toEqual({ ...parseToml(fixture('containerd-v2.toml'), 'm'), imports: [dropIn] });
+    expect(backups(main)).toHaveLength(1);
+    expect(backups(dropIn)).toEqual([]);
+
+    expect(await ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--drop-in-config', dropIn, '--set-as-default', '--cdi.enabled')).toMatch(/^Already configured/);
+    expect(backups(main)).toHaveLength(1);
+
+    const msg = await ctk('runtime', 'unconfigure', '--runtime=containerd', '--config', main, '--drop-in-config', dropIn);
+    expect(msg.indexOf(`Updated ${main}`)).toBeLessThan(msg.indexOf(`Removed ${dropIn}`)); // never an import of a missing file
+    expect(existsSync(dropIn)).toBe(false);
+    expect(parseToml(read(main), 'm')).toEqual(parseToml(fixture('containerd-v2.toml'), 'm'));
+  });
+
+  test('--no-drop-in edits the main file (golden); uninstall restores it', async () => {
+    writeFileSync(main, fixture('containerd-v3.toml'));
+    await ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--no-drop-in', '--set-as-default', '--enable-cdi');
+    expect(read(main)).toBe(fixture('containerd-v3.golden.toml'));
+    await ctk('runtime', 'configure', '--uninstall', '--runtime=containerd', '--config', main, '--no-drop-in');
+    const back = parseToml(read(main), 'm') as any;
+    const original = parseToml(fixture('containerd-v3.toml'), 'm') as any;
+    delete original.plugins['io.containerd.cri.v1.runtime'].containerd.default_runtime_name; // was "runc", the default
+    delete back.plugins['io.containerd.cri.v1.runtime'].enable_cdi; // CDI stays enabled (engine-wide)
+    expect(back).toEqual(original);
+  });
+
+  test('no config file: the installed containerd decides the version (2.x → 3, none → 2)', async () => {
+    containerdVersion = 'containerd github.com/containerd/containerd/v2 v2.1.3 abc';
+    await ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--no-drop-in');
+    expect(read(main)).toMatch(/^version = 3\n/);
+    expect(read(main)).toContain('[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia.options]');
+    const req: ConfigureRequest = { engine: 'containerd', configFile: join(dir, 'none.toml'), dropInFile: null, uninstall: false, runtimeName: 'nvidia', runtimePath: '/x', setAsDefault: false, cdiEnabled: false };
+    const [c] = planConfigure(req, { readFile: () => null, containerdVersion: () => undefined });
+    expect(c.after).toMatch(/^version = 2\n/);
+  });
+
+  test('malformed or version 1 config: NvrError, nothing written', async () => {
+    for (const f of ['malformed.toml', 'containerd-v1.toml']) {
+      writeFileSync(main, fixture(f));
+      await expect(ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--drop-in-config', dropIn)).rejects.toThrow(new RegExp(`^${main}: `));
+      expect(read(main)).toBe(fixture(f));
+      expect(existsSync(dropIn)).toBe(false);
+      expect(backups(main)).toEqual([]);
+    }
+  });
+});
+
+describe('crio', () => {
+  test('drop-in mode leaves crio.conf untouched; --no-drop-in edits it with a backup; uninstall removes both', async () => {
+    const conf = join(dir, 'crio.conf');
+    const dropIn = join(dir, 'crio.conf.d', '99-nvidia.toml');
+    writeFileSync(conf, fixture('crio.conf'));
+    const msg = await ctk('runtime', 'configure', '--runtime=crio', '--config', conf, '--drop-in-config', dropIn, '--cdi.enabled');
+    expect(read(dropIn)).toBe(fixture('crio-drop-in.golden.toml'));
+    expect(read(conf)).toBe(fixture('crio.conf'));
+    expect(msg).toContain('CRI-O always reads CDI specs');
+
+    await ctk('runtime', 'configure', '--runtime=crio', '--config', conf, '--no-drop-in', '--set-as-default');
+    expect(read(conf)).toBe(fixture('crio.conf.golden.toml'));
+    expect(backups(conf)).toHaveLength(1);
+
+    await ctk('runtime', 'unconfigure', '--runtime=crio', '--config', conf, '--drop-in-config', dropIn);
+    expect(existsSync(dropIn)).toBe(false);
+    const back = parseToml(read(conf), 'c') as any;
+    expect(back.crio.runtime.runtimes).toEqual({ crun: { runtime_path: '/usr/bin/crun', runtime_type: 'oci', runtime_root: '/run/crun' } });
+  });
+});
+
+test('backup names are timestamped and distinct within a second', () => {
+  const now = new Date('2025-01-02T03:04:05.678Z');
+  expect(backupName('/etc/docker/daemon.json', now)).toBe('/etc/docker/daemon.json.20250102T030405Z.bak');
+  expect(backupName('/etc/docker/daemon.json', now, 1)).toBe('/etc/docker/daemon.json.20250102T030405Z-1.bak');
+});

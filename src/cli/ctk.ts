@@ -1,8 +1,10 @@
 /**
  * `nvidia-ctk`: the admin CLI. Each subcommand lives in its own module; this file only composes them.
  */
+import { cdiCommand } from './cdi-command.js';
 import { explainCommand } from './explain-command.js';
 import { mockDriverCommand } from './mock-driver-command.js';
+import { runtimeCommand } from './runtime-command.js';
 import { baseParser } from './yargs-base.js';
 
 export async function ctkMain(argv: string[]): Promise<void> {
@@ -10,6 +12,8 @@ export async function ctkMain(argv: string[]): Promise<void> {
     .usage('$0 <command> [options]')
     .command(mockDriverCommand)
     .command(explainCommand)
+    .command(cdiCommand)
+    .command(runtimeCommand)
     .demandCommand(1, 'a command is required (see nvidia-ctk --help)')
     .parseAsync();
 }

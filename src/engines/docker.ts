@@ -45,16 +45,15 @@ export function configureDocker(input: JsonObject, opts: EngineOptions): JsonObj
 }
 
 /**
- * Removes what configureDocker adds: the runtime entry and `default-runtime` when it names it (dockerd refuses to
- * start with a default that does not exist). `features.cdi` stays: it is engine-wide and may serve other CDI users.
+ * Removes what configureDocker adds. dockerd's SIGHUP reload applies only the keys present in the file (moby
+ * daemon/reload.go `IsValueSet`): a deleted key would leave the old value live until a restart. So an emptied
+ * `runtimes` stays as `{}`, and a `default-runtime` naming ours becomes "runc" (the built-in default). `features.cdi`
+ * stays: it is engine-wide and may serve other CDI users.
  */
 export function unconfigureDocker(input: JsonObject, opts: Pick<EngineOptions, 'runtimeName'>): JsonObject {
   const doc = structuredClone(input);
   const runtimes = doc.runtimes;
-  if (isObject(runtimes) && opts.runtimeName in runtimes) {
-    delete runtimes[opts.runtimeName];
-    if (Object.keys(runtimes).length === 0) delete doc.runtimes;
-  }
-  if (doc['default-runtime'] === opts.runtimeName) delete doc['default-runtime'];
+  if (isObject(runtimes)) delete runtimes[opts.runtimeName];
+  if (doc['default-runtime'] === opts.runtimeName) doc['default-runtime'] = 'runc';
   return doc;
 }

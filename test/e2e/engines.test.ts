@@ -77,7 +77,7 @@ describe('docker', () => {
 
   test('unconfigure restores daemon.json; after SIGHUP the runtime is gone', async () => {
     await ctk('runtime', 'unconfigure', '--runtime=docker', '--config', daemonJson);
-    expect(JSON.parse(readFileSync(daemonJson, 'utf8'))).toEqual({ 'max-concurrent-downloads': 2 });
+    expect(JSON.parse(readFileSync(daemonJson, 'utf8'))).toEqual({ 'max-concurrent-downloads': 2, runtimes: {} });
     process.kill(Number(readFileSync(join(dir, 'd', 'docker.pid'), 'utf8')), 'SIGHUP');
     for (let i = 0; i < 40; i++) {
       const r = JSON.parse((await docker(['info', '--format', '{{json .Runtimes}}'])).stdout);

@@ -76,9 +76,9 @@ describe('docker', () => {
     expect(JSON.parse(read(fresh))).toEqual({ runtimes: { nvidia: { path: '/usr/local/bin/nvidia-runtime', runtimeArgs: [] } }, 'default-runtime': 'nvidia' });
     expect(backups(fresh)).toEqual([]);
     await ctk('runtime', 'unconfigure', '--config', fresh);
-    expect(JSON.parse(read(fresh))).toEqual({});
+    expect(JSON.parse(read(fresh))).toEqual({ runtimes: {}, 'default-runtime': 'runc' });
 
-    await ctk('runtime', 'configure', '--config', file, '--set-as-default');
+    await ctk('runtime', 'configure', '--config', file);
     await ctk('runtime', 'configure', '--uninstall', '--config', file);
     expect(JSON.parse(read(file))).toEqual(JSON.parse(fixture('docker-existing.json')));
     expect(await ctk('runtime', 'unconfigure', '--config', file)).toMatch(/^Nothing to remove/);

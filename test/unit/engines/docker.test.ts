@@ -34,15 +34,15 @@ test('a shim-v2 entry of the same name is replaced (runtimeType and path are mut
   expect(configureDocker(doc, PLAIN).runtimes).toEqual({ nvidia: { path: OPTS.runtimePath, runtimeArgs: [] } });
 });
 
-test('uninstall restores the original document', () => {
+test('uninstall restores the original document (as dockerd reloads it: an emptied runtimes stays {})', () => {
   const doc = parseDaemonJson(fixture('docker-existing.json'), 'daemon.json');
-  expect(unconfigureDocker(configureDocker(doc, { ...OPTS, cdiEnabled: false }), OPTS)).toEqual(doc);
-  expect(unconfigureDocker(configureDocker({}, PLAIN), OPTS)).toEqual({});
+  expect(unconfigureDocker(configureDocker(doc, { ...OPTS, cdiEnabled: false, setAsDefault: false }), OPTS)).toEqual(doc);
+  expect(unconfigureDocker(configureDocker({}, PLAIN), OPTS)).toEqual({ runtimes: {} });
 });
 
-test('uninstall removes default-runtime only when it names our runtime; features.cdi stays', () => {
+test('uninstall resets default-runtime to runc only when it names our runtime; features.cdi stays', () => {
   expect(unconfigureDocker({ 'default-runtime': 'custom', runtimes: { nvidia: {}, custom: {} } }, OPTS)).toEqual({ 'default-runtime': 'custom', runtimes: { custom: {} } });
-  expect(unconfigureDocker(configureDocker({}, OPTS), OPTS)).toEqual({ features: { cdi: true } });
+  expect(unconfigureDocker(configureDocker({}, OPTS), OPTS)).toEqual({ runtimes: {}, 'default-runtime': 'runc', features: { cdi: true } });
 });
 
 test('malformed JSON and non-object documents are NvrErrors naming the file', () => {

@@ -34,6 +34,7 @@ export interface CreatePlan {
   inventory?: HostInventory;
   resolved?: ResolvedDevices;
   edits?: ContainerEdits;
+  /** Direct path: what NVIDIA_VISIBLE_DEVICES now says (UUIDs or none). CDI path: the CDI device names injected. */
   granted?: string;
   spec: OciSpec;
   /** The new config.json text; undefined when the file must stay byte-identical. */

@@ -4,9 +4,14 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { NvrError } from '../errors.js';
 import type { CdiSpec } from './types.js';
+
+/** yaml is loaded on first use: the runtime imports this module on every GPU create, most never read a YAML spec. */
+function parseYaml(text: string, options: { uniqueKeys: boolean }): unknown {
+  return (createRequire(import.meta.url)('yaml') as { parse: (t: string, o: object) => unknown }).parse(text, options);
+}
 import { specProblem } from './validate.js';
 
 export const DEFAULT_SPEC_DIRS: readonly string[] = ['/etc/cdi', '/var/run/cdi'];

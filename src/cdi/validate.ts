@@ -4,7 +4,8 @@
  * spec's cdiVersion must be known and at least the minimum version that has every field it uses (FACTS §3.1).
  * Every problem names the field (`devices[1].containerEdits.deviceNodes[0].hostPath`).
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { NvrError } from '../errors.js';
 import { HOOK_NAMES } from '../edits/types.js';
 import { deviceNameProblem, kindProblem } from './names.js';
@@ -62,9 +63,26 @@ export function minimumVersion(spec: CdiSpec): string {
 }
 
 let compiled: ValidateFunction | undefined;
+const require = createRequire(import.meta.url);
+/**
+ * ajv's standalone code for CDI_SCHEMA is generated at build time (scripts/build-config-validator.mjs), so the
+ * runtime's CDI path does not load and run a schema compiler on every create; from src/ (tests) ajv compiles it.
+ */
 function schemaValidator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: false, strict: true }).compile(CDI_SCHEMA);
+  if (!compiled) {
+    try {
+      compiled = require('./cdi-validator.cjs') as ValidateFunction;
+    } catch {
+      const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
+      compiled = newCdiAjv(Ajv).compile(CDI_SCHEMA);
+    }
+  }
   return compiled;
+}
+
+/** The ajv set-up for CDI_SCHEMA, shared with the build script. */
+export function newCdiAjv(Ajv: typeof AjvClass, options: Record<string, unknown> = {}): AjvClass {
+  return new Ajv({ allErrors: false, strict: true, ...options });
 }
 
 /** JSON pointer → dotted field path: /devices/0/name → devices[0].name. */

@@ -30,6 +30,8 @@ export interface Explanation {
   capabilities: string[];
   requirements: string[];
   devices: { index: number; minor: number; uuid: string; name: string; mig?: string }[];
+  /** Fully-qualified CDI device names, when the request took the CDI path. */
+  cdiDevices: string[];
   granted: string | null;
   edits: { deviceNodes: number; mounts: number; hooks: number } | null;
   diff: string;
@@ -39,7 +41,7 @@ export interface Explanation {
 export function explain(bundle: string, config: FrozenRuntimeConfig): Explanation {
   const base: Explanation = {
     bundle, configFile: config.file ?? null, driverRoot: config.cli.root, wouldSucceed: false, gpuContainer: null,
-    reasons: [], capabilities: [], requirements: [], devices: [], granted: null, edits: null, diff: '', error: null,
+    reasons: [], capabilities: [], requirements: [], devices: [], cdiDevices: [], granted: null, edits: null, diff: '', error: null,
   };
   let plan: CreatePlan;
   try {
@@ -57,7 +59,8 @@ export function explain(bundle: string, config: FrozenRuntimeConfig): Explanatio
     wouldSucceed: true,
     gpuContainer: plan.request.gpu,
     reasons: plan.request.reasons,
-    capabilities: plan.request.gpu ? plan.request.capabilities : [],
+    capabilities: plan.request.gpu && !plan.request.cdiDevices ? plan.request.capabilities : [],
+    cdiDevices: plan.request.cdiDevices ?? [],
     requirements: plan.request.requirements,
     devices: [
       ...(r?.gpus ?? []).map((g) => ({ index: g.index, minor: g.minor, uuid: g.uuid, name: g.name })),
@@ -78,7 +81,11 @@ export function formatExplanation(x: Explanation): string {
   }
   out.push(l('GPU container:', x.gpuContainer ? 'yes' : 'no: passed to runc untouched, config.json stays byte-identical'));
   for (const reason of x.reasons) out.push(`  - ${reason}`);
-  if (x.gpuContainer) {
+  if (x.gpuContainer && x.cdiDevices.length > 0) {
+    out.push(l('CDI devices:', x.cdiDevices.join(', ')));
+    out.push(l('Granted:', 'the containerEdits of those devices and of their specs'));
+    if (x.edits) out.push(l('Edits:', `${x.edits.deviceNodes} device nodes, ${x.edits.mounts} bind mounts, ${x.edits.hooks} hook(s)`));
+  } else if (x.gpuContainer) {
     out.push(l('Capabilities:', x.capabilities.join(', ')));
     out.push(l('Requirements:', x.requirements.length ? `${x.requirements.join('; ')} (all met)` : 'none'));
     out.push(l('Devices:', x.devices.length ? '' : 'none (driver files only)'));

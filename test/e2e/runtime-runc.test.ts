@@ -87,7 +87,7 @@ describe('a GPU container (NVIDIA_VISIBLE_DEVICES=1)', () => {
     expect(hook.path).toBe(distBin('nvidia-runtime-hook'));
     expect(hook.env).toEqual(['PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
     expect(hook.timeout).toBeGreaterThan(0);
-    const rules = spec.linux.resources.devices.filter((r: { allow: boolean }) => r.allow && r.major === 195);
+    const rules = spec.linux.resources.devices.filter((r: { allow: boolean; major?: number }) => r.allow && r.major === 195);
     expect(rules.map((r: { minor: number }) => r.minor).sort()).toEqual([1, 255]);
   });
 

@@ -6,6 +6,7 @@ import {
   TOPOLOGY_ARRAY_SIZE,
   TOPOLOGY_MARKER,
 } from '../../../src/mock/elf-patch.js';
+import { thrown } from '../../helpers/errors.js';
 
 /** A fake library: junk, the zeroed topology array starting with the marker, junk. */
 function fakeLib(prefix = 100): Buffer {
@@ -14,16 +15,6 @@ function fakeLib(prefix = 100): Buffer {
   buf.write(TOPOLOGY_MARKER, prefix, 'latin1');
   buf.fill(0x42, prefix + TOPOLOGY_ARRAY_SIZE);
   return buf;
-}
-
-function thrown(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
 }
 
 describe('embedTopology', () => {

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NvrError } from '../../../src/errors.js';
 import { findModel, GPU_MODELS } from '../../../src/mock/models.js';
 import {
   cudaVersionNumber,
@@ -12,18 +11,9 @@ import {
   validateTopology,
 } from '../../../src/mock/topology.js';
 import type { MockTopology } from '../../../src/mock/topology-types.js';
+import { thrown } from '../../helpers/errors.js';
 
 const UUID_RE = /^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function thrown(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
-}
 
 describe('models', () => {
   it('knows the listed boards with their NVML facts', () => {

@@ -1,23 +1,13 @@
-import { NvrError } from '../../../src/errors.js';
 import { cdiAnnotationKeys, cdiDevicesFromAnnotations } from '../../../src/request/cdi-requests.js';
 import { DEFAULT_REQUEST_POLICY, parseRequest } from '../../../src/request/parse.js';
 import type { ContainerFacts, RequestPolicy } from '../../../src/request/types.js';
+import { thrown } from '../../helpers/errors.js';
 
 const UNPRIV = ['CAP_CHOWN', 'CAP_NET_BIND_SERVICE'];
 const devMount = (id: string) => ({ source: '/dev/null', destination: `/var/run/nvidia-container-devices/${id}` });
 
 function req(facts: Partial<ContainerFacts>, p: Partial<RequestPolicy> = {}) {
   return parseRequest({ env: [], mounts: [], boundingCapabilities: UNPRIV, annotations: {}, ...facts }, { ...DEFAULT_REQUEST_POLICY, ...p });
-}
-
-function thrown(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
 }
 
 describe('cdiDevicesFromAnnotations', () => {

@@ -2,6 +2,7 @@ import { NvrError } from '../../../src/errors.js';
 import { formatSelector } from '../../../src/request/devices.js';
 import { DEFAULT_REQUEST_POLICY, cudaMajorMinor, parseGoBool, parseRequest } from '../../../src/request/parse.js';
 import type { ContainerFacts, DeviceRequest, RequestPolicy } from '../../../src/request/types.js';
+import { thrown } from '../../helpers/errors.js';
 
 const PRIV = ['CAP_CHOWN', 'CAP_SYS_ADMIN'];
 const UNPRIV = ['CAP_CHOWN', 'CAP_NET_BIND_SERVICE'];
@@ -16,16 +17,6 @@ function policy(p: Partial<RequestPolicy> = {}): RequestPolicy {
 
 function req(env: string[], more: Partial<ContainerFacts> = {}, p: Partial<RequestPolicy> = {}): DeviceRequest {
   return parseRequest(facts(env, more), policy(p));
-}
-
-function thrown(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
 }
 
 const devMount = (id: string) => ({ source: '/dev/null', destination: `/var/run/nvidia-container-devices/${id}` });

@@ -1,20 +1,10 @@
-import { NvrError } from '../../../src/errors.js';
 import { parseDeviceItem } from '../../../src/request/devices.js';
 import type { DeviceSelector } from '../../../src/request/types.js';
 import { cdiNameOf, cdiOnDirectPathError, chooseInjection } from '../../../src/runtime/mode.js';
+import { thrown } from '../../helpers/errors.js';
 
 const K = 'nvidia.com/gpu';
 const sel = (...items: string[]): DeviceSelector[] => items.map((i) => parseDeviceItem(i));
-
-function thrown(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
-}
 
 describe('cdiNameOf', () => {
   it.each([

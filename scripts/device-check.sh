@@ -8,7 +8,8 @@ OUT=${OUT:-$PWD/device-check-out}
 mkdir -p "$OUT"
 gcc -std=gnu99 -O2 -Wall -o "$OUT/nvml-probe" native/probe/probe.c native/nvml/enumerate.c -ldl 2>"$OUT/build.log" || { cat "$OUT/build.log"; exit 1; }
 
-lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-ml\.so\.1 .*x86-64/ {print $NF; exit}')
+lib=${NVML_LIBRARY:-}
+[ -n "$lib" ] || lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-ml\.so\.1 .*x86-64/ {print $NF; exit}')
 for d in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64; do
   [ -n "$lib" ] || { [ -e "$d/libnvidia-ml.so.1" ] && lib="$d/libnvidia-ml.so.1"; }
 done

@@ -34,13 +34,9 @@ if [ ! -f /etc/nvidia-container-runtime/config.toml ]; then
   mv /etc/nvidia-container-runtime/config.toml.tmp /etc/nvidia-container-runtime/config.toml
 fi
 mkdir -p /etc/docker
-node -e '
-  const fs = require("fs"), f = "/etc/docker/daemon.json";
-  const cfg = fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : {};
-  cfg.runtimes = { ...(cfg.runtimes || {}), nvidia: { path: "/usr/local/bin/nvidia-runtime", runtimeArgs: [] } };
-  fs.writeFileSync(f + ".tmp", JSON.stringify(cfg, null, 2) + "\n"); fs.renameSync(f + ".tmp", f);'
+dist/bin/nvidia-ctk runtime configure --runtime=docker --nvidia-runtime-path /usr/local/bin/nvidia-runtime
 if docker info >/dev/null 2>&1; then
-  kill -HUP "$(pidof dockerd)"   # runtimes are reloadable
+  pkill -HUP -x dockerd   # runtimes are reloadable
   sleep 1
 elif [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
   systemctl restart docker

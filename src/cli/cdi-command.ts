@@ -12,6 +12,8 @@ import type { CdiSpec } from '../cdi/types.js';
 import { loadConfig } from '../config/load.js';
 import { NvrError } from '../errors.js';
 import { loadHostInventory, type HostInventory } from '../host/inventory.js';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../oci/atomic-write.js';
 import { distBinDir } from './package-paths.js';
 
@@ -30,7 +32,11 @@ const defaultDeps: CdiDeps = {
   loadInventory: (driverRoot, devRoot) => loadHostInventory({ driverRoot, devRoot }),
   defaultDriverRoot: () => loadConfig({ env: process.env }).cli.root || '/',
   hookPath: () => resolve(distBinDir(), 'nvidia-runtime-hook'),
-  writeFile: (file, text) => writeFileAtomic(file, text),
+  writeFile: (file, text) => {
+    // /etc/cdi does not exist on a fresh host; creating the spec directory is part of writing a spec there.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    writeFileAtomic(file, text);
+  },
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   setExitCode: (code) => {

@@ -11,43 +11,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AddonDevice, AddonNvmlError, AddonNvmlResult } from '../../../src/host/nvml.js';
 
-interface MigOut {
-  index: number;
-  gpuInstanceId?: number;
-  computeInstanceId?: number;
-  uuid: string;
-  name?: string;
-  memoryTotal?: number;
-}
-interface GpuOut {
-  index: number;
-  minor: number;
-  uuid: string;
-  name: string;
-  brand?: number;
-  pciBusId: string;
-  domain: number;
-  bus: number;
-  device: number;
-  pciDeviceId: number;
-  ccMajor?: number;
-  ccMinor?: number;
-  architecture?: number;
-  memoryTotal?: number;
-  migCurrent?: number;
-  migPending?: number;
-  migDevices: MigOut[];
-}
-interface HostOut {
-  nvmlVersion?: string;
-  driverVersion: string;
-  cudaDriverVersion?: number;
-  devices: GpuOut[];
-}
-interface ErrorOut {
-  error: { code: number; call: string; message: string };
-}
+// The addon's result types are the ones src/host/nvml.ts declares for it (the contract of native/README.md).
+type HostOut = AddonNvmlResult;
+type GpuOut = AddonDevice;
+type ErrorOut = AddonNvmlError;
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const RELEASE = join(REPO, 'build/Release');

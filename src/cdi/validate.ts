@@ -5,6 +5,7 @@
  * Every problem names the field (`devices[1].containerEdits.deviceNodes[0].hostPath`).
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { NvrError } from '../errors.js';
 import { HOOK_NAMES } from '../edits/types.js';
@@ -71,7 +72,8 @@ const require = createRequire(import.meta.url);
 function schemaValidator(): ValidateFunction {
   if (!compiled) {
     try {
-      compiled = require('./cdi-validator.cjs') as ValidateFunction;
+      // Relative to dist/<dir>/, so it resolves from dist/cdi/ and from the bundled dist/runtime/main.js alike.
+      compiled = require(fileURLToPath(new URL('../cdi/cdi-validator.cjs', import.meta.url))) as ValidateFunction;
     } catch {
       const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
       compiled = newCdiAjv(Ajv).compile(CDI_SCHEMA);

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
@@ -109,7 +110,8 @@ const require = createRequire(import.meta.url);
 function validator(): ValidateFunction {
   if (!compiled) {
     try {
-      compiled = require('./config-validator.cjs') as ValidateFunction;
+      // Relative to dist/<dir>/, so it resolves from dist/config/ and from the bundled dist/runtime/main.js alike.
+      compiled = require(fileURLToPath(new URL('../config/config-validator.cjs', import.meta.url))) as ValidateFunction;
     } catch {
       const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
       compiled = newConfigAjv(Ajv).compile(CONFIG_SCHEMA);

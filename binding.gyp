@@ -55,6 +55,21 @@
       "libraries": ["-Wl,-soname,NVMOCK_SONAME_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"],
     },
     {
+      # The same stub as a 32-bit (i386) object, for the compat32 capability of the mock. -nostdlib: a 32-bit
+      # libc is not needed (and not installed) to link a library with no dependencies.
+      "target_name": "driver_stub32",
+      "type": "shared_library",
+      "product_name": "nvidia-stub32",
+      "product_prefix": "lib",
+      "product_dir": "<(PRODUCT_DIR)",
+      "sources": ["native/mock/stub.c"],
+      "cflags!": ["-m64"],
+      "ldflags!": ["-m64"],
+      "cflags": ["-m32", "-fvisibility=hidden"],
+      "ldflags": ["-m32", "-nostdlib"],
+      "libraries": ["-Wl,-soname,NVMOCK_SONAME_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"],
+    },
+    {
       "target_name": "nvidia_smi_mock",
       "type": "executable",
       "product_name": "nvidia-smi-mock",

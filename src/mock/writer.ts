@@ -18,6 +18,8 @@ export interface MockArtifacts {
   nvmlLibrary: string; // libnvidia-ml-mock.so: the fake NVML with an empty topology array
   stubLibrary: string; // libnvidia-stub.so: SONAME placeholder, patched per library
   nvidiaSmi: string; // nvidia-smi-mock
+  /** libnvidia-stub32.so: the stub as an i386 object, for compat32; without it the mock has no 32-bit libraries. */
+  stubLibrary32?: string;
 }
 
 export interface WriteOptions {
@@ -25,6 +27,8 @@ export interface WriteOptions {
 }
 
 export const LIB_DIR = 'usr/lib/x86_64-linux-gnu';
+/** Where Debian-style drivers put their 32-bit libraries (the compat32 capability). */
+export const LIB32_DIR = 'usr/lib/i386-linux-gnu';
 export const TOPOLOGY_JSON = 'etc/nvidia-mock/topology.json';
 
 export const NVIDIA_MAJOR = 195;
@@ -42,6 +46,8 @@ export function defaultArtifacts(packageRoot: string = PACKAGE_ROOT): MockArtifa
     stubLibrary: join(dir, 'libnvidia-stub.so'),
     nvidiaSmi: join(dir, 'nvidia-smi-mock'),
   };
+  const stub32 = join(dir, 'libnvidia-stub32.so');
+  if (existsSync(stub32)) artifacts.stubLibrary32 = stub32;
   const missing = Object.values(artifacts).filter((p) => !existsSync(p));
   if (missing.length > 0) {
     throw new NvrError('IO', `native artifacts not built: run npm ci (missing ${missing.join(', ')})`, {
@@ -176,8 +182,8 @@ async function removePrevious(root: string): Promise<void> {
       if (name.startsWith('nvidia')) await rm(join(dev, name), { recursive: true, force: true });
     }
   }
-  const libDir = join(root, LIB_DIR);
-  if (existsSync(libDir)) {
+  for (const libDir of [join(root, LIB_DIR), join(root, LIB32_DIR)]) {
+    if (!existsSync(libDir)) continue;
     for (const name of await readdir(libDir)) {
       if (OWNED_LIB_PREFIXES.some((p) => name.startsWith(p))) await rm(join(libDir, name), { force: true });
     }
@@ -213,7 +219,17 @@ async function writeLibraries(root: string, t: MockTopology, a: MockArtifacts, l
   for (const { file, soname } of libraryFiles(t.driverVersion)) {
     await writeAtomic(join(libDir, file), patchSoname(stub, soname), 0o755);
   }
-  await writeAtomic(join(root, 'etc/ld.so.conf'), `/${LIB_DIR}\n`);
+  const dirs = [LIB_DIR];
+  if (a.stubLibrary32) {
+    // 32-bit copies of every driver library (NVML included, as a plain stub: nothing 32-bit queries it here).
+    const stub32 = await readArtifact(a.stubLibrary32);
+    const lib32Dir = join(root, LIB32_DIR);
+    for (const { file, soname } of [...libraryFiles(t.driverVersion), { file: `${NVML_NAME}.so.${t.driverVersion}`, soname: `${NVML_NAME}.so.1` }]) {
+      await writeAtomic(join(lib32Dir, file), patchSoname(stub32, soname), 0o755);
+    }
+    dirs.push(LIB32_DIR);
+  }
+  await writeAtomic(join(root, 'etc/ld.so.conf'), dirs.map((d) => `/${d}\n`).join(''));
   try {
     // -r: chroot into the mock root, read its etc/ld.so.conf, make soname links, write its etc/ld.so.cache.
     await execa(findTool('ldconfig'), ['-r', root]);
@@ -221,7 +237,7 @@ async function writeLibraries(root: string, t: MockTopology, a: MockArtifacts, l
     const stderr = (e as { stderr?: string }).stderr;
     throw ioError(`ldconfig -r ${root} failed`, stderr ? new Error(stderr) : e, 'run mock-driver as root on a glibc system');
   }
-  log(`libraries: ${STUB_LIBRARIES.length + 1} in /${LIB_DIR}, ld.so.cache written`);
+  log(`libraries: ${STUB_LIBRARIES.length + 1} in ${dirs.map((d) => `/${d}`).join(' and ')}, ld.so.cache written`);
 }
 
 async function writeBinaries(root: string, a: MockArtifacts, log: (m: string) => void): Promise<void> {

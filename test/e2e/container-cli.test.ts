@@ -91,6 +91,9 @@ describe('list filters', () => {
     expect(await list('--utility')).toContain('nvidia-smi');
     expect(await list('--utility')).not.toContain('libcuda.so');
     expect(await list('--compute')).toContain('nvidia-cuda-mps-control');
+    expect(await list('--compute')).not.toContain('i386-linux-gnu');
+    const compat32 = (await execa(cli, ['--root', root, 'list', '--compute', '--compat32'])).stdout;
+    expect(compat32).toContain(`usr/lib/i386-linux-gnu/libcuda.so.${topology.driverVersion}`); // 32-bit variants of the compute libraries
   });
 
   test('--json gives container and host paths', async () => {

@@ -140,6 +140,10 @@ describe('what NVIDIA_VISIBLE_DEVICES means', () => {
     expect(graphics.r.stdout).toContain('libGLX_nvidia.so');
     expect(graphics.devices).toContain('nvidia-modeset 195:254');
     expect(graphics.r.stdout).not.toContain('libcuda.so');
+    const compat32 = await run(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=compute,compat32']);
+    expect(compat32.r.exitCode).toBe(0);
+    const spec = JSON.parse(compat32.after);
+    expect(spec.mounts.map((m: { destination: string }) => m.destination)).toContain(`/usr/lib/i386-linux-gnu/libcuda.so.${V}`);
   });
 
   test('legacy CUDA image (CUDA_VERSION, no NVIDIA_VISIBLE_DEVICES) gets all GPUs', async () => {

@@ -186,7 +186,11 @@ export function parseSpec(text: string, file: string): OciSpec {
  * Reads `<bundleDir>/config.json`: size checked on the open fd before reading, strict UTF-8, then parseSpec.
  */
 export function readSpec(bundleDir: string): SpecFile {
-  const file = path.resolve(bundleDir, 'config.json');
+  return readSpecFile(path.resolve(bundleDir, 'config.json'));
+}
+
+/** Any spec file (runc's `--config` may name another one), with the same checks as the bundle's config.json. */
+export function readSpecFile(file: string): SpecFile {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | O_CLOEXEC | fs.constants.O_NONBLOCK);

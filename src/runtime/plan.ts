@@ -3,7 +3,6 @@
  * requirements) → edits → apply. `nvidia-runtime create` writes the result; `nvidia-ctk explain` prints it. Both
  * share this one function, so what explain shows is exactly what create does.
  */
-import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { loadCdiRegistry, resolveCdiDevices } from '../cdi/registry.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
@@ -12,7 +11,7 @@ import { buildEdits } from '../edits/build.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
 import type { HostInventory } from '../host/inventory.js';
-import { getAnnotations, getBoundingCapabilities, getEnv, getMounts, getRootPath, parseSpec, readSpec, serializeSpec, type SpecFile } from '../oci/spec-file.js';
+import { getAnnotations, getBoundingCapabilities, getEnv, getMounts, getRootPath, readSpecFile, serializeSpec, type SpecFile } from '../oci/spec-file.js';
 import type { OciHook, OciSpec } from '../oci/types.js';
 import { formatSelector } from '../request/devices.js';
 import { parseRequest } from '../request/parse.js';
@@ -66,15 +65,7 @@ export function removeDockerGpuHooks(spec: OciSpec): OciSpec {
 
 /** config.json of a bundle, or the file runc's newer `--config` names. */
 export function readBundleSpec(bundle: string, configPath?: string): SpecFile {
-  if (!configPath || resolve(bundle, configPath) === resolve(bundle, 'config.json')) return readSpec(bundle);
-  const file = resolve(bundle, configPath);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new NvrError('SPEC', `${file}: cannot be read`, { fix: 'check --config', cause: e });
-  }
-  return { path: file, text, spec: parseSpec(text, file) };
+  return readSpecFile(resolve(bundle, configPath ?? 'config.json'));
 }
 
 export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: PlanDeps, configPath?: string): CreatePlan {

@@ -11,4 +11,5 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }],
   },
   testTimeout: 120000,
+  setupFiles: ['<rootDir>/test/helpers/setup-umask.js'],
 };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+process.umask(0o022); // the runtime refuses a group/world-writable config.toml
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (n) => join(root, 'dist', 'bin', n);
 const N = Number(process.env.BENCH_ITERATIONS ?? 25);

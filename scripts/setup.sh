@@ -2,6 +2,7 @@
 # The README's first command: install what nvidia-runtime needs on a Debian/Ubuntu host (as root), build it, and
 # run the main job. On a host without an NVIDIA GPU it creates a mock driver root and uses that instead.
 set -euo pipefail
+umask 022   # config.toml must not be group/world-writable (the runtime refuses it)
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (it installs packages and creates device nodes)" >&2; exit 1; }
 command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \

@@ -3,7 +3,7 @@
  * validate (ajv, first error only, one line naming the key path), overlay on the defaults, freeze.
  * A missing default file means the defaults; unknown keys are warnings in the result, never errors.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -48,13 +48,31 @@ export function configFilePath(env: Readonly<Record<string, string | undefined>>
   return fromEnv;
 }
 
+/**
+ * Reads config.toml, refusing one that someone other than root (or us) could have written: it names the driver
+ * root whose files are bind-mounted into containers, and the runtime runs as root.
+ */
+export function readTrustedConfigFile(file: string): string {
+  const st = statSync(file);
+  const euid = process.geteuid?.() ?? 0;
+  const fix = `chown root ${file} && chmod go-w ${file}`;
+  if (st.uid !== 0 && st.uid !== euid) {
+    throw new NvrError('CONFIG', `config.toml ${file}: owned by uid ${st.uid}, not root: refusing to use it`, { fix });
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new NvrError('CONFIG', `config.toml ${file}: writable by group or others (mode ${(st.mode & 0o777).toString(8)}): refusing to use it`, { fix });
+  }
+  return readFileSync(file, 'utf8');
+}
+
 export function loadConfig(options: LoadConfigOptions): FrozenRuntimeConfig {
-  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const readFile = options.readFile ?? readTrustedConfigFile;
   const file = options.file ?? configFilePath(options.env);
   let text: string;
   try {
     text = readFile(file);
   } catch (e) {
+    if (e instanceof NvrError) throw e;
     const code = (e as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT' && options.file === undefined) return deepFreeze(mutableDefaults());
     throw new NvrError('CONFIG', `config.toml ${file}: cannot read${code ? ` (${code})` : ''}`, {

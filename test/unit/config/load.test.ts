@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NvrError } from '../../../src/errors.js';
@@ -261,5 +261,37 @@ some-new-feature = true
     expect(() => {
       (cfg.cli.environment as string[]).push('B=2');
     }).toThrow(TypeError);
+  });
+});
+
+describe('trust in the config file (the runtime runs as root)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nvr-cfg-trust-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, mode: number) => {
+    const f = join(dir, name);
+    writeFileSync(f, '[nvidia-container-cli]\nroot = "/run/nvidia/driver"\n');
+    chmodSync(f, mode);
+    return f;
+  };
+
+  test('a root-owned 0644 file is used', () => {
+    const f = write('ok.toml', 0o644);
+    expect(loadConfig({ env: { [CONFIG_PATH_ENV]: f } }).cli.root).toBe('/run/nvidia/driver');
+  });
+
+  test('a group- or world-writable file is refused with the fix', () => {
+    for (const mode of [0o664, 0o646]) {
+      const f = write(`w${mode.toString(8)}.toml`, mode);
+      const e = (() => { try { loadConfig({ env: { [CONFIG_PATH_ENV]: f } }); } catch (err) { return err as NvrError; } throw new Error('no error'); })();
+      expect(e.message).toBe(`config.toml ${f}: writable by group or others (mode ${mode.toString(8)}): refusing to use it`);
+      expect(e.fix).toBe(`chown root ${f} && chmod go-w ${f}`);
+    }
+  });
+
+  test('a file owned by another user is refused', () => {
+    if (process.geteuid?.() !== 0) return; // chown needs root; CI runs as root
+    const f = write('other.toml', 0o644);
+    chownSync(f, 1234, 1234);
+    expect(() => loadConfig({ env: { [CONFIG_PATH_ENV]: f } })).toThrow(/owned by uid 1234, not root/);
   });
 });

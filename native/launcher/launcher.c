@@ -222,6 +222,9 @@ static void load_runtimes(void)
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_TOML_CAP)
         die("it must be a regular file under 4 MiB", "cannot use %s", g_config);
+    /* Same trust rule as the TypeScript side (src/config/load.ts): it picks the binary we exec as root. */
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        die("make it owned by root and not group- or world-writable (chmod go-w)", "%s is writable by someone other than root: refusing to use it", g_config);
     if (st.st_size == 0) {
         close(fd);
         return;

@@ -176,4 +176,16 @@ describe('errors', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot parse \[nvidia-container-runtime\] runtimes: write it as a single-line/);
   });
+
+  test('a config.toml writable by group or others is refused: it picks the binary exec\'d as root', () => {
+    writeFileSync(config, `[nvidia-container-runtime]\nruntimes = ["${join(dir, 'missing-runc')}"]\n`);
+    chmodSync(config, 0o666);
+    try {
+      const r = launch(['state', 'id']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`nvidia-runtime: ${config} is writable by someone other than root: refusing to use it: make it owned by root and not group- or world-writable (chmod go-w)\n`);
+    } finally {
+      chmodSync(config, 0o644);
+    }
+  });
 });

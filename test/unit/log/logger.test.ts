@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type winston from 'winston';
 import { NvrError } from '../../../src/errors.js';
 import { createLogger, formatLine, openLogFile, winstonLevel, type LoggerFs } from '../../../src/log/logger.js';
+import { thrown } from '../../helpers/errors.js';
 
 let dir: string;
 const loggers: winston.Logger[] = [];
@@ -23,15 +24,11 @@ function make(file: string, level?: string, extra: Partial<Parameters<typeof cre
   return l;
 }
 
+/** Asserts fn throws an NvrError with code IO and returns it. */
 function ioError(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    expect((e as NvrError).code).toBe('IO');
-    return e as NvrError;
-  }
-  throw new Error('expected an IO error');
+  const e = thrown(fn);
+  expect(e.code).toBe('IO');
+  return e;
 }
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').slice(0, -1);

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NvrError } from '../../../src/errors.js';
 import { type AtomicFs, writeFileAtomic } from '../../../src/oci/atomic-write.js';
+import { thrown } from '../../helpers/errors.js';
 
 let dir: string;
 let target: string;
@@ -14,15 +15,11 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const mode = (p: string): number => fs.statSync(p).mode & 0o7777;
 
+/** Asserts fn throws an NvrError with code IO and returns it. */
 function ioError(fn: () => unknown): NvrError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NvrError);
-    expect((e as NvrError).code).toBe('IO');
-    return e as NvrError;
-  }
-  throw new Error('expected an NvrError');
+  const e = thrown(fn);
+  expect(e.code).toBe('IO');
+  return e;
 }
 
 /** node:fs with one call replaced, recording the order of the calls that matter. */

@@ -4,7 +4,7 @@
 //   them (no PATH lookup, no /usr/bin/env: the CLIs run as root).
 // - Native executables built by node-gyp are copied from build/Release.
 // - JSON data files under src/ are copied next to their compiled modules.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +31,12 @@ for (const [built, shipped] of native) {
     copyFileSync(from, join(distBin, shipped));
     chmodSync(join(distBin, shipped), 0o755);
   }
+}
+
+// The launcher prints its decision instead of acting on it when invoked under this name (nvidia-ctk explain, tests).
+if (existsSync(join(distBin, 'nvidia-runtime'))) {
+  rmSync(join(distBin, 'nvidia-runtime-decide'), { force: true });
+  symlinkSync('nvidia-runtime', join(distBin, 'nvidia-runtime-decide'));
 }
 
 function copyJson(dir) {

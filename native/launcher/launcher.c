@@ -1,398 +1,435 @@
 /*
  * nvidia-runtime: the native front of the runtime. Docker/containerd/CRI-O call it exactly like runc, four or
- * more times per container, so it must cost almost nothing when there is nothing GPU-related to do:
+ * more times per container, so it must cost almost nothing when there is nothing GPU-related to do. It decides
+ * nothing itself: it execs runc directly only when it is *certain* that the TypeScript runtime would do exactly
+ * that, and hands every other call to Node (native/launcher/README.md):
  *
- *   argv (runc grammar) -> find + validate runc -> verb != create/run          -> execv(runc, same argv)
- *                                               -> create/run, no GPU marker   -> execv(runc, same argv)
- *                                               -> create/run, marker found    -> execv(node, main.js, argv)
+ *   launcher view (written by the TypeScript runtime: its validated runc and GPU markers, with fingerprints of
+ *   every file its decision read) missing, untrusted or stale                             -> Node
+ *   argv outside the part of runc's grammar modelled here (launcher_contract.h)           -> Node
+ *   verb that never creates a container                                                   -> execv(runc)
+ *   create/run whose spec holds no GPU marker and no escape that could spell one          -> execv(runc)
+ *   anything else                                                                         -> Node
  *
- * The pass-through path allocates nothing on the heap: static buffers, mmap'd files, argv patched in place.
- * Every failure is one line on stderr, "nvidia-runtime: <what>: <fix>", exit 1, plus a runc-style JSON error
- * line in the --log file when --log-format json was given (containerd shows the last such line).
- * See native/launcher/README.md for the decisions (why a symlinked config.json fails closed, etc.).
+ * Guessing wrong toward Node costs a Node start; guessing wrong toward runc would lose a GPU, so every doubt goes
+ * to Node. The pass-through path allocates nothing on the heap. Invoked as `nvidia-runtime-decide` (a link to this
+ * binary), it prints its decision instead of acting on it (`nvidia-ctk explain` and the tests use that).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "../include/gpu_markers.h" /* generated from src/runtime/gpu-markers.json */
+#include "../include/launcher_contract.h" /* generated from src/runtime/launcher-contract.json */
 
 #ifndef NODE_EXECUTABLE
 #error "define NODE_EXECUTABLE: the absolute path of the node binary the runtime was built for"
 #endif
 
-#define DEFAULT_CONFIG "/etc/nvidia-container-runtime/config.toml"
-#define CONFIG_TOML_CAP (4u << 20)
-#define CONFIG_JSON_CAP (32u << 20)
-#define MAX_RUNTIMES 16
-#define FALLBACK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_MARKERS 256
 
 extern char **environ;
 
-static const char *g_log_path;   /* --log F */
-static int g_log_json;           /* --log-format json */
-static char g_self[PATH_MAX];    /* realpath of /proc/self/exe */
-static char g_runc[PATH_MAX];    /* realpath of the chosen runc */
-static char g_config[PATH_MAX];  /* config.toml path, for messages */
-static char g_rt_store[8192];    /* runtimes = [...] strings, NUL-separated */
-static const char *g_rt[MAX_RUNTIMES];
-static int g_rt_count;
+static char g_reason[PATH_MAX + 256]; /* why the call goes to Node */
+static char g_view[NVR_VIEW_MAX_BYTES + 1];
+static const char *g_runc;            /* from the view */
+static const char *g_markers[MAX_MARKERS];
+static size_t g_marker_count;
 
-/* ---- errors ------------------------------------------------------------------------------------------- */
-
-/* Append {"level":"error","msg":...,"time":...} to the --log file in one write(), as runc's logrus does. */
-static void log_json_error(const char *msg)
+/* Records why this call goes to Node; returns 0 so callers can `return to_node(...)`. */
+__attribute__((format(printf, 1, 2))) static int to_node(const char *fmt, ...)
 {
-    static char line[8192];
-    size_t n = 0;
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n += (size_t)snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":\"");
-    for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof line - 64; p++) {
-        if (*p == '"' || *p == '\\') {
-            line[n++] = '\\';
-            line[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
-        } else {
-            line[n++] = (char)*p;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_reason, sizeof g_reason, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* ---- the launcher view --------------------------------------------------------------------------------- */
+
+/* FNV-1a 64 over the key fields; src/runtime/launcher-view.ts computes the same name. */
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* stat(2) identity as the view writes it: "dev,ino,mode,uid,size,mtime_ns,ctime_ns", "-" when absent. */
+static void identity(const char *path, char *out, size_t n)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(out, n, "%s", errno == ENOENT || errno == ENOTDIR ? "-" : "?");
+        return;
+    }
+    snprintf(out, n, "%llu,%llu,%u,%u,%lld,%lld,%lld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+             (unsigned)st.st_mode, (unsigned)st.st_uid, (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+             (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
+}
+
+/* Owned by root (or by us) and writable by nobody else: the rule for every file that decides what runs. */
+static int trusted(const struct stat *st)
+{
+    return (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & NVR_UNTRUSTED_MODE_BITS);
+}
+
+/*
+ * The view for this caller (euid, config file, PATH: what the TypeScript decision depended on), checked field by
+ * field. Records, each NUL-terminated: the magic, u<euid>, c<config>, p<PATH> or P (unset), f<identity>:<path>
+ * (one per file the decision read), r<runc>, m<marker> (one per marker), and "." last. 1 when usable.
+ */
+static int load_view(void)
+{
+    const char *config = getenv(NVR_CONFIG_ENV);
+    if (!config || !*config)
+        config = NVR_DEFAULT_CONFIG;
+    else if (config[0] != '/')
+        return to_node("%s is not an absolute path", NVR_CONFIG_ENV);
+    const char *path = getenv("PATH");
+    char euid[24];
+    snprintf(euid, sizeof euid, "u%u", (unsigned)geteuid());
+
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv1a(h, euid, strlen(euid) + 1);
+    h = fnv1a(h, "c", 1);
+    h = fnv1a(h, config, strlen(config) + 1);
+    if (path) {
+        h = fnv1a(h, "p", 1);
+        h = fnv1a(h, path, strlen(path) + 1);
+    } else {
+        h = fnv1a(h, "P", 2);
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%016llx.view", (unsigned long long)h);
+
+    int dfd = open(NVR_VIEW_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0 || fstat(dfd, &st) != 0 || !trusted(&st)) {
+        if (dfd >= 0)
+            close(dfd);
+        return to_node("no trusted launcher view directory %s", NVR_VIEW_DIR);
+    }
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    close(dfd);
+    if (fd < 0)
+        return to_node("no launcher view %s/%s for this config file and PATH yet", NVR_VIEW_DIR, name);
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && trusted(&st) && st.st_size <= NVR_VIEW_MAX_BYTES)
+        n = read(fd, g_view, NVR_VIEW_MAX_BYTES + 1);
+    close(fd);
+    if (n <= 0 || n > NVR_VIEW_MAX_BYTES || g_view[n - 1] != '\0')
+        return to_node("launcher view %s/%s is not usable", NVR_VIEW_DIR, name);
+
+    int ended = 0, seen_u = 0, seen_c = 0, seen_p = 0;
+    g_runc = NULL;
+    g_marker_count = 0;
+    for (const char *rec = g_view, *end = g_view + n; rec < end; rec += strlen(rec) + 1) {
+        if (ended)
+            return to_node("launcher view %s: data after the end record", name);
+        if (rec == g_view) {
+            if (strcmp(rec, NVR_VIEW_MAGIC) != 0)
+                return to_node("launcher view %s: unknown format", name);
+            continue;
+        }
+        const char *v = rec + 1;
+        switch (rec[0]) {
+        case 'u':
+            if (strcmp(rec, euid) != 0)
+                return to_node("launcher view %s was written for another user", name);
+            seen_u = 1;
+            break;
+        case 'c':
+            if (strcmp(v, config) != 0)
+                return to_node("launcher view %s was written for another config file", name);
+            seen_c = 1;
+            break;
+        case 'p':
+        case 'P':
+            if (rec[0] == 'P' ? path != NULL || *v : path == NULL || strcmp(v, path) != 0)
+                return to_node("launcher view %s was written for another PATH", name);
+            seen_p = 1;
+            break;
+        case 'f': {
+            const char *colon = strchr(v, ':');
+            char now[160];
+            if (!colon || colon[1] != '/')
+                return to_node("launcher view %s: bad fingerprint record", name);
+            identity(colon + 1, now, sizeof now);
+            if ((size_t)(colon - v) != strlen(now) || memcmp(v, now, strlen(now)) != 0)
+                return to_node("%s changed since the launcher view was written", colon + 1);
+            break;
+        }
+        case 'r':
+            if (g_runc || v[0] != '/')
+                return to_node("launcher view %s: bad runtime record", name);
+            g_runc = v;
+            break;
+        case 'm':
+            if (g_marker_count == MAX_MARKERS)
+                return to_node("launcher view %s: too many markers", name);
+            g_markers[g_marker_count++] = v;
+            break;
+        case '.':
+            ended = 1;
+            break;
+        default:
+            return to_node("launcher view %s: unknown record '%c'", name, rec[0]);
         }
     }
-    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"time\":\"%s\"}\n", ts);
-    int fd = open(g_log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return;
-    if (write(fd, line, n) < 0) { /* nothing more we can do: stderr already has the message */ }
-    close(fd);
+    if (!ended || !seen_u || !seen_c || !seen_p || !g_runc || g_marker_count == 0)
+        return to_node("launcher view %s is incomplete", name);
+    return 1;
 }
 
-__attribute__((noreturn, format(printf, 2, 3))) static void die(const char *fix, const char *fmt, ...)
-{
-    static char msg[4096];
-    va_list ap;
-    int n = snprintf(msg, sizeof msg, "nvidia-runtime: ");
-    va_start(ap, fmt);
-    n += vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    va_end(ap);
-    if (n < (int)sizeof msg)
-        snprintf(msg + n, sizeof msg - (size_t)n, ": %s", fix);
-    fprintf(stderr, "%s\n", msg);
-    if (g_log_path && g_log_json)
-        log_json_error(msg);
-    exit(1);
-}
+/* ---- argv: the modelled part of runc's grammar --------------------------------------------------------- */
 
-/* ---- argv: runc's grammar ----------------------------------------------------------------------------- */
-
-static int name_is(const char *name, size_t n, const char *want)
+/* A flag word ("-x", "--x", "-x=v", "--x=v") split into name and inline value; 0 for a word that is not a flag. */
+static int split_flag(const char *w, const char **name, size_t *len, const char **inline_val)
 {
-    return strlen(want) == n && memcmp(name, want, n) == 0;
-}
-
-/* Splits "-x", "--x", "-x=v", "--x=v" into name/len and inline value. Returns 0 for a non-flag word. */
-static int split_flag(const char *a, const char **name, size_t *n, const char **inline_val)
-{
-    if (a[0] != '-' || a[1] == '\0')
+    if (w[0] != '-' || w[1] == '\0')
         return 0;
-    *name = a + 1 + (a[1] == '-');
+    *name = w + 1 + (w[1] == '-');
     const char *eq = strchr(*name, '=');
-    *n = eq ? (size_t)(eq - *name) : strlen(*name);
+    *len = eq ? (size_t)(eq - *name) : strlen(*name);
     *inline_val = eq ? eq + 1 : NULL;
     return 1;
 }
 
-/* Index of the verb (first non-flag word after runc's global flags), argc when there is none. */
-static int parse_global_flags(int argc, char **argv)
+static const struct nvr_flag *find_flag(const struct nvr_flag *table, const char *name, size_t len)
 {
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *name, *val;
-        size_t n;
-        if (strcmp(argv[i], "--") == 0)
-            return i + 1;
-        if (!split_flag(argv[i], &name, &n, &val))
-            return i;
-        int takes = name_is(name, n, "root") || name_is(name, n, "log") || name_is(name, n, "log-format") ||
-                    name_is(name, n, "criu") || name_is(name, n, "rootless");
-        if (!val && takes && i + 1 < argc)
-            val = argv[++i];
-        if (val && name_is(name, n, "log"))
-            g_log_path = val;
-        if (val && name_is(name, n, "log-format"))
-            g_log_json = strcmp(val, "json") == 0;
-    }
-    return i;
+    for (; table->name; table++)
+        if (strlen(table->name) == len && memcmp(table->name, name, len) == 0)
+            return table;
+    return NULL;
 }
 
-/* --bundle/-b among the create/run flags (Go's flag package stops at the first non-flag word: the id). */
-static const char *find_bundle(int argc, char **argv, int verb)
+static int in_list(const char *const *list, const char *word)
 {
-    const char *bundle = NULL;
-    for (int i = verb + 1; i < argc; i++) {
-        const char *name, *val;
-        size_t n;
-        if (strcmp(argv[i], "--") == 0 || !split_flag(argv[i], &name, &n, &val))
-            break;
-        int is_bundle = name_is(name, n, "bundle") || name_is(name, n, "b");
-        int takes = is_bundle || name_is(name, n, "console-socket") || name_is(name, n, "pidfd-socket") ||
-                    name_is(name, n, "pid-file") || name_is(name, n, "preserve-fds");
-        if (!val && takes && i + 1 < argc)
-            val = argv[++i];
-        if (is_bundle && val)
-            bundle = val; /* the last one wins, as in Go's flag package */
-    }
-    return bundle && *bundle ? bundle : ".";
-}
-
-/* ---- config.toml: [nvidia-container-runtime] runtimes = ["a", "b"] ------------------------------------ */
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    return p;
-}
-
-/* Parses one single-line TOML string array at p. Returns 0, or -1 when it is not one. */
-static int parse_runtimes_array(const char *p, const char *end)
-{
-    size_t used = 0;
-    g_rt_count = 0;
-    p = skip_ws(p, end);
-    if (p >= end || *p++ != '[')
-        return -1;
-    for (;;) {
-        p = skip_ws(p, end);
-        if (p < end && *p == ']')
-            break;
-        if (p >= end || (*p != '"' && *p != '\'') || g_rt_count == MAX_RUNTIMES)
-            return -1;
-        char q = *p++;
-        g_rt[g_rt_count++] = g_rt_store + used;
-        for (;;) {
-            if (p >= end || used + 1 >= sizeof g_rt_store)
-                return -1;
-            char c = *p++;
-            if (c == q)
-                break;
-            if (q == '"' && c == '\\') { /* only \" and \\ are meaningful in a path */
-                if (p >= end || (*p != '"' && *p != '\\'))
-                    return -1;
-                c = *p++;
-            }
-            g_rt_store[used++] = c;
-        }
-        g_rt_store[used++] = '\0';
-        p = skip_ws(p, end);
-        if (p < end && *p == ',')
-            p++;
-        else if (p >= end || *p != ']')
-            return -1;
-    }
-    p = skip_ws(p + 1, end);
-    return (p == end || *p == '#') ? 0 : -1;
-}
-
-static void load_runtimes(void)
-{
-    static const char *const defaults[] = {"docker-runc", "runc", "crun"};
-    const char *path = getenv("NVIDIA_CTK_CONFIG_FILE_PATH");
-    snprintf(g_config, sizeof g_config, "%s", path && *path ? path : DEFAULT_CONFIG);
-    for (g_rt_count = 0; g_rt_count < 3; g_rt_count++)
-        g_rt[g_rt_count] = defaults[g_rt_count];
-
-    int fd = open(g_config, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return;
-        die("check the file's permissions", "cannot open %s: %s", g_config, strerror(errno));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_TOML_CAP)
-        die("it must be a regular file under 4 MiB", "cannot use %s", g_config);
-    /* Same trust rule as the TypeScript side (src/config/load.ts): it picks the binary we exec as root. */
-    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
-        die("make it owned by root and not group- or world-writable (chmod go-w)", "%s is writable by someone other than root: refusing to use it", g_config);
-    if (st.st_size == 0) {
-        close(fd);
-        return;
-    }
-    const char *buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (buf == MAP_FAILED)
-        die("check the file", "cannot read %s: %s", g_config, strerror(errno));
-
-    const char *end = buf + st.st_size;
-    int in_table = 0;
-    for (const char *line = buf; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        const char *le = eol;
-        if (le > line && le[-1] == '\r')
-            le--;
-        const char *p = skip_ws(line, le);
-        if (p < le && *p == '[') {
-            const char *q = skip_ws(p + 1, le);
-            const char *t = "nvidia-container-runtime";
-            size_t tn = strlen(t);
-            in_table = p[1] != '[' && (size_t)(le - q) >= tn && memcmp(q, t, tn) == 0 &&
-                       *skip_ws(q + tn, le) == ']';
-        } else if (in_table && (size_t)(le - p) > 8 && memcmp(p, "runtimes", 8) == 0) {
-            const char *q = skip_ws(p + 8, le);
-            if (q < le && *q == '=' && parse_runtimes_array(q + 1, le) != 0)
-                die("write it as a single-line string array, e.g. runtimes = [\"runc\"]",
-                    "%s: cannot parse [nvidia-container-runtime] runtimes", g_config);
-        }
-        line = eol + 1;
-    }
-    munmap((void *)buf, (size_t)st.st_size);
-}
-
-/* ---- runc lookup and validation ----------------------------------------------------------------------- */
-
-/* 1 when path exists and is not ourselves; g_runc then holds its realpath. */
-static int try_candidate(const char *path)
-{
-    if (realpath(path, g_runc) == NULL)
-        return 0;
-    return strcmp(g_runc, g_self) != 0;
-}
-
-static int search_dirs(const char *dirs, const char *name)
-{
-    char path[PATH_MAX];
-    for (const char *d = dirs; d && *d;) {
-        const char *colon = strchrnul(d, ':');
-        size_t n = (size_t)(colon - d);
-        /* Relative and empty PATH entries would make the lookup depend on the cwd (the bundle): skip them. */
-        if (n > 0 && d[0] == '/' && n + 1 + strlen(name) < sizeof path) {
-            memcpy(path, d, n);
-            path[n] = '/';
-            strcpy(path + n + 1, name);
-            if (try_candidate(path))
-                return 1;
-        }
-        d = *colon ? colon + 1 : colon;
-    }
-    return 0;
-}
-
-static void find_runc(void)
-{
-    if (readlink("/proc/self/exe", g_self, sizeof g_self - 1) < 0)
-        die("is /proc mounted?", "cannot read /proc/self/exe: %s", strerror(errno));
-    load_runtimes();
-    for (int i = 0; i < g_rt_count; i++) {
-        const char *c = g_rt[i];
-        if (c[0] == '/' ? try_candidate(c)
-                        : !strchr(c, '/') && (search_dirs(getenv("PATH"), c) || search_dirs(FALLBACK_PATH, c)))
-            return;
-    }
-    die("install runc or list its absolute path in [nvidia-container-runtime] runtimes",
-        "no low-level runtime found (config %s)", g_config);
-}
-
-static void validate_runc(void)
-{
-    struct stat st;
-    if (stat(g_runc, &st) != 0)
-        die("check the runtimes list", "cannot stat runtime %s: %s", g_runc, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        die("point runtimes at the runc binary", "runtime %s is not a regular file", g_runc);
-    if (!(st.st_mode & 0111))
-        die("chmod 0755 it", "runtime %s is not executable", g_runc);
-    if (st.st_uid != 0)
-        die("chown root it", "runtime %s is not owned by root", g_runc);
-    if (st.st_mode & 022)
-        die("chmod go-w it", "runtime %s is group- or world-writable", g_runc);
-}
-
-__attribute__((noreturn)) static void exec_runc(char **argv)
-{
-    argv[0] = g_runc;
-    execv(g_runc, argv);
-    die("check the runtime binary", "cannot execute %s: %s", g_runc, strerror(errno));
-}
-
-/* ---- create/run: is this a GPU container? -------------------------------------------------------------- */
-
-/* 1 marker found, 0 none; config.json that cannot be opened -> 0 (runc reports it). */
-static int bundle_has_marker(const char *bundle)
-{
-    int dfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return 0;
-    /* O_NONBLOCK: a FIFO named config.json must not hang us; it is rejected below. */
-    int fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    int err = errno;
-    close(dfd);
-    if (fd < 0 && err == ELOOP)
-        die("replace the symlink with the file itself", "%s/config.json is a symlink", bundle);
-    if (fd < 0)
-        return 0;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        die("config.json must be a regular file", "%s/config.json is not a regular file", bundle);
-    if (st.st_size > CONFIG_JSON_CAP)
-        die("config.json must be under 32 MiB", "%s/config.json is too large", bundle);
-    if (st.st_size == 0) {
-        close(fd);
-        return 0;
-    }
-    const char *buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (buf == MAP_FAILED)
-        return 0;
-    for (size_t i = 0; i < GPU_MARKER_COUNT; i++)
-        if (memmem(buf, (size_t)st.st_size, GPU_MARKERS[i], strlen(GPU_MARKERS[i])))
+    for (; *list; list++)
+        if (strcmp(*list, word) == 0)
             return 1;
     return 0;
 }
+
+static int is_flag_word(const char *w)
+{
+    return w[0] == '-' && w[1] != '\0';
+}
+
+/* Index of the verb after runc's global flags (argc when there is none); -1 (reason set) when unsure. */
+static int find_verb(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *name, *val;
+        size_t len;
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1;
+        if (!split_flag(argv[i], &name, &len, &val))
+            return i;
+        const struct nvr_flag *f = find_flag(NVR_GLOBAL_FLAGS, name, len);
+        if (!f)
+            return to_node("unknown global flag %s", argv[i]) - 1;
+        if (f->kind == 'b' && val)
+            return to_node("boolean flag written with a value: %s", argv[i]) - 1;
+        if (f->kind == 'v' && !val && ++i == argc)
+            return to_node("flag %s has no value", argv[i - 1]) - 1;
+    }
+    return argc;
+}
+
+/*
+ * create/run: the bundle runc will read, or NULL (reason set) when unsure. runc (urfave/cli v1) lets these flags
+ * follow the container id; the forms modelled here are exactly those where that reordering cannot change which
+ * word is a value and which is the id: value flags take "=v" or a next word that is not a flag, boolean flags
+ * take no "=v" and are not followed by a non-flag word unless it is the last one.
+ */
+static const char *find_bundle(int argc, char **argv, int verb, const struct nvr_flag *table)
+{
+    const char *bundle = ".";
+    int positional = 0;
+    for (int i = verb + 1; i < argc; i++) {
+        const char *w = argv[i], *name, *val;
+        size_t len;
+        if (strcmp(w, "--") == 0)
+            return to_node("\"--\" among the %s flags", argv[verb]), NULL;
+        if (!split_flag(w, &name, &len, &val)) {
+            positional++;
+            continue;
+        }
+        const struct nvr_flag *f = find_flag(table, name, len);
+        if (!f)
+            return to_node("unknown %s flag %s", argv[verb], w), NULL;
+        if (in_list(NVR_UNCERTAIN_CREATE_FLAGS, f->canonical))
+            return to_node("%s --%s is decided by the runtime", argv[verb], f->canonical), NULL;
+        if (f->kind == 'b') {
+            if (val)
+                return to_node("boolean flag written with a value: %s", w), NULL;
+            if (i + 2 < argc && !is_flag_word(argv[i + 1]))
+                return to_node("%s is followed by %s and more words", w, argv[i + 1]), NULL;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 == argc || is_flag_word(argv[i + 1]))
+                return to_node("flag %s has no value", w), NULL;
+            val = argv[++i];
+        }
+        if (strcmp(f->canonical, "bundle") == 0)
+            bundle = *val ? val : "."; /* the last one wins; runc ignores an empty --bundle */
+    }
+    if (positional != 1)
+        return to_node("%s with %d arguments (runc wants exactly one container id)", argv[verb], positional), NULL;
+    return bundle;
+}
+
+/* ---- create/run: could this spec be a GPU container? ------------------------------------------------------ */
+
+static int hex(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/*
+ * 1 when the spec certainly holds no GPU marker. Markers are matched on raw bytes, so every JSON escape is
+ * decoded: one that spells a character some marker uses ("\u004eVIDIA_", "cdi.k8s.io\/") could hide a marker.
+ */
+static int spec_is_plain(const char *buf, size_t size)
+{
+    unsigned char alphabet[128] = {0};
+    int non_ascii = 0;
+    for (size_t m = 0; m < g_marker_count; m++) {
+        if (memmem(buf, size, g_markers[m], strlen(g_markers[m])))
+            return to_node("GPU marker \"%s\" in the spec", g_markers[m]);
+        for (const unsigned char *p = (const unsigned char *)g_markers[m]; *p; p++) {
+            if (*p < 128)
+                alphabet[*p] = 1;
+            else
+                non_ascii = 1;
+        }
+    }
+    static const char simple[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
+    for (const char *p = buf, *end = buf + size; (p = memchr(p, '\\', (size_t)(end - p))) != NULL;) {
+        const ptrdiff_t at = p - buf;
+        const char *s = end - p > 1 ? strchr(simple, p[1]) : NULL;
+        unsigned code;
+        if (s && p[1]) {
+            code = (unsigned char)decoded[s - simple];
+            p += 2;
+        } else if (end - p >= 6 && p[1] == 'u' && hex(p[2]) >= 0 && hex(p[3]) >= 0 && hex(p[4]) >= 0 && hex(p[5]) >= 0) {
+            code = (unsigned)(hex(p[2]) << 12 | hex(p[3]) << 8 | hex(p[4]) << 4 | hex(p[5]));
+            p += 6;
+        } else {
+            return to_node("malformed escape at byte %td of the spec", at);
+        }
+        if (code < 128 ? alphabet[code] : non_ascii)
+            return to_node("escape at byte %td of the spec spells a character of a GPU marker", at);
+    }
+    return 1;
+}
+
+/* 1 when <bundle>/config.json certainly needs no GPU edits. A file runc cannot read at all goes to runc (it reports
+ * the error the engine expects); anything unusual (a link, a FIFO, an oversized file) goes to Node, which refuses it. */
+static int bundle_is_plain(const char *bundle)
+{
+    int dfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 1 : to_node("bundle %s: %s", bundle, strerror(errno));
+    int fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int err = errno;
+    close(dfd);
+    if (fd < 0)
+        return err == ENOENT ? 1 : to_node("%s/config.json: %s", bundle, strerror(err));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > NVR_SPEC_MAX_BYTES) {
+        close(fd);
+        return to_node("%s/config.json is not a regular file under %d bytes", bundle, NVR_SPEC_MAX_BYTES);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return 1;
+    }
+    const char *buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (buf == MAP_FAILED)
+        return to_node("%s/config.json: cannot map it: %s", bundle, strerror(errno));
+    int plain = spec_is_plain(buf, (size_t)st.st_size);
+    munmap((void *)buf, (size_t)st.st_size);
+    return plain;
+}
+
+/* ---- the decision ------------------------------------------------------------------------------------------ */
+
+/* 1: exec g_runc with the same argv; 0: hand the call to Node (g_reason says why). */
+static int certain_pass_through(int argc, char **argv)
+{
+    if (!load_view())
+        return 0;
+    int verb = find_verb(argc, argv);
+    if (verb < 0)
+        return 0;
+    if (verb == argc || in_list(NVR_PASS_THROUGH_VERBS, argv[verb]))
+        return 1;
+    for (int k = 0; NVR_CREATE_VERBS[k].verb; k++) {
+        if (strcmp(argv[verb], NVR_CREATE_VERBS[k].verb) != 0)
+            continue;
+        const char *bundle = find_bundle(argc, argv, verb, NVR_CREATE_VERBS[k].flags);
+        return bundle && bundle_is_plain(bundle);
+    }
+    return to_node("unknown verb %s", argv[verb]);
+}
+
+/* ---- exec ---------------------------------------------------------------------------------------------------- */
 
 /* Names a root-run interpreter must never inherit (SECURITY.md §4.5, H1): Node's own knobs and the loader's. */
 static int env_dropped(const char *kv)
 {
     return strncmp(kv, "NODE_", 5) == 0 || strncmp(kv, "LD_", 3) == 0 || strncmp(kv, "GCONV_PATH=", 11) == 0 ||
-           strncmp(kv, "GLIBC_TUNABLES=", 15) == 0 || strncmp(kv, "NVIDIA_RUNTIME_RUNC=", 20) == 0;
+           strncmp(kv, "GLIBC_TUNABLES=", 15) == 0;
 }
 
 __attribute__((noreturn)) static void exec_node(int argc, char **argv)
 {
-    static char script[PATH_MAX], runc_env[PATH_MAX + 32];
+    static char script[PATH_MAX];
     /* <prefix>/bin/nvidia-runtime -> <prefix>/runtime/main.js */
-    strcpy(script, g_self);
+    ssize_t n = readlink("/proc/self/exe", script, sizeof script - 1);
+    if (n < 0) {
+        fprintf(stderr, "nvidia-runtime: cannot read /proc/self/exe: %s: is /proc mounted?\n", strerror(errno));
+        exit(1);
+    }
+    script[n] = '\0';
     for (int k = 0; k < 2; k++) {
         char *slash = strrchr(script, '/');
         if (slash)
             *slash = '\0';
     }
-    if (strlen(script) + sizeof "/runtime/main.js" > sizeof script)
-        die("install it in a shorter path", "install path too long");
+    if (strlen(script) + sizeof "/runtime/main.js" > sizeof script) {
+        fprintf(stderr, "nvidia-runtime: install path too long: install it in a shorter path\n");
+        exit(1);
+    }
     strcat(script, "/runtime/main.js");
-    struct stat st;
-    if (stat(script, &st) != 0)
-        die("reinstall nvidia-runtime", "runtime script %s: %s", script, strerror(errno));
 
     char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
     size_t envc = 0;
     for (char **e = environ; *e; e++)
         envc++;
-    char **nenv = calloc(envc + 2, sizeof *nenv);
-    if (!nargv || !nenv)
-        die("free some memory", "out of memory");
+    char **nenv = calloc(envc + 1, sizeof *nenv);
+    if (!nargv || !nenv) {
+        fprintf(stderr, "nvidia-runtime: out of memory\n");
+        exit(1);
+    }
     nargv[0] = (char *)NODE_EXECUTABLE;
     nargv[1] = script;
     for (int i = 1; i < argc; i++)
@@ -401,21 +438,28 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv)
     for (char **e = environ; *e; e++)
         if (!env_dropped(*e))
             nenv[k++] = *e;
-    snprintf(runc_env, sizeof runc_env, "NVIDIA_RUNTIME_RUNC=%s", g_runc);
-    nenv[k] = runc_env;
     execve(NODE_EXECUTABLE, nargv, nenv);
-    die("reinstall nvidia-runtime with the Node it was built for", "cannot execute %s: %s", NODE_EXECUTABLE,
-        strerror(errno));
+    fprintf(stderr, "nvidia-runtime: cannot execute %s: %s: reinstall nvidia-runtime with the Node it was built for\n",
+            NODE_EXECUTABLE, strerror(errno));
+    exit(1);
 }
 
 int main(int argc, char **argv)
 {
-    int verb = parse_global_flags(argc, argv);
-    find_runc();
-    validate_runc();
-    if (verb >= argc || (strcmp(argv[verb], "create") != 0 && strcmp(argv[verb], "run") != 0))
-        exec_runc(argv);
-    if (bundle_has_marker(find_bundle(argc, argv, verb)))
-        exec_node(argc, argv);
-    exec_runc(argv);
+    const char *self = argv[0] ? strrchr(argv[0], '/') : NULL;
+    self = self ? self + 1 : argv[0] ? argv[0] : "";
+    int pass = certain_pass_through(argc, argv);
+    if (strcmp(self, "nvidia-runtime-decide") == 0) {
+        if (pass)
+            printf("runc\t%s\n", g_runc);
+        else
+            printf("node\t%s\n", g_reason);
+        return 0;
+    }
+    if (pass) {
+        argv[0] = (char *)g_runc;
+        execv(g_runc, argv);
+        /* runc vanished since the view was written: Node finds the runtime again, or says why it cannot. */
+    }
+    exec_node(argc, argv);
 }

@@ -5,7 +5,7 @@
  */
 import { KNOWN_CAPABILITIES, type FrozenRuntimeConfig, type RuntimeConfig } from './schema.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/nvidia-container-runtime/config.toml';
+export { DEFAULT_CONFIG_PATH } from '../launcher-contract.js';
 
 /** A fresh, mutable copy of the defaults (load.ts overlays the file on it, then freezes). */
 export function mutableDefaults(): RuntimeConfig {

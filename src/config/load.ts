@@ -3,14 +3,15 @@
  * validate (ajv, first error only, one line naming the key path), overlay on the defaults, freeze.
  * A missing default file means the defaults; unknown keys are warnings in the result, never errors.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
-import { DEFAULT_CONFIG_PATH, deepFreeze, mutableDefaults } from './defaults.js';
+import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, identityOf, isTrusted, statIdentity } from '../launcher-contract.js';
+import { deepFreeze, mutableDefaults } from './defaults.js';
 import {
   CONFIG_SCHEMA,
   KNOWN_CAPABILITIES,
@@ -23,14 +24,14 @@ import {
   type RuntimeMode,
 } from './schema.js';
 
-export const CONFIG_PATH_ENV = 'NVIDIA_CTK_CONFIG_FILE_PATH';
+export { CONFIG_PATH_ENV };
 /** A config file is a few KiB; anything this large is not one (fail closed rather than parse it). */
 export const MAX_CONFIG_BYTES = 1 << 20;
 
 export interface LoadConfigOptions {
   env: Readonly<Record<string, string | undefined>>;
-  /** Reads a file as UTF-8; throws an errno-style error (`code: 'ENOENT'`…) on failure. Default: fs.readFileSync. */
-  readFile?: (path: string) => string;
+  /** Reads a file as UTF-8; throws an errno-style error (`code: 'ENOENT'`…) on failure. Default: readTrustedConfigFile. */
+  readFile?: (path: string) => string | ConfigSource;
   /** A file named on the command line (`--config`): it must exist, unlike the default location. */
   file?: string;
 }
@@ -48,33 +49,52 @@ export function configFilePath(env: Readonly<Record<string, string | undefined>>
   return fromEnv;
 }
 
+/** What a reader returns: the text, and the identity of the file it came from when known. */
+export interface ConfigSource {
+  text: string;
+  identity?: string;
+}
+
 /**
  * Reads config.toml, refusing one that someone other than root (or us) could have written: it names the driver
- * root whose files are bind-mounted into containers, and the runtime runs as root.
+ * root whose files are bind-mounted into containers and the runc we exec, and the runtime runs as root. The
+ * identity is taken from the open file before it is read, so a change during the read makes the view stale.
  */
-export function readTrustedConfigFile(file: string): string {
-  const st = statSync(file);
-  const euid = process.geteuid?.() ?? 0;
-  const fix = `chown root ${file} && chmod go-w ${file}`;
-  if (st.uid !== 0 && st.uid !== euid) {
-    throw new NvrError('CONFIG', `config.toml ${file}: owned by uid ${st.uid}, not root: refusing to use it`, { fix });
+export function readTrustedConfigFile(file: string): ConfigSource {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    const euid = process.geteuid?.() ?? 0;
+    const fix = `chown root ${file} && chmod go-w ${file}`;
+    if (!isTrusted(st, euid)) {
+      throw Number(st.uid) !== 0 && Number(st.uid) !== euid
+        ? new NvrError('CONFIG', `config.toml ${file}: owned by uid ${st.uid}, not root: refusing to use it`, { fix })
+        : new NvrError('CONFIG', `config.toml ${file}: writable by group or others (mode ${(Number(st.mode) & 0o777).toString(8)}): refusing to use it`, { fix });
+    }
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+    if (st.size > BigInt(MAX_CONFIG_BYTES)) throw tooLarge(file);
+    return { text: readFileSync(fd, 'utf8'), identity: identityOf(st) };
+  } finally {
+    closeSync(fd);
   }
-  if ((st.mode & 0o022) !== 0) {
-    throw new NvrError('CONFIG', `config.toml ${file}: writable by group or others (mode ${(st.mode & 0o777).toString(8)}): refusing to use it`, { fix });
-  }
-  return readFileSync(file, 'utf8');
 }
 
 export function loadConfig(options: LoadConfigOptions): FrozenRuntimeConfig {
   const readFile = options.readFile ?? readTrustedConfigFile;
   const file = options.file ?? configFilePath(options.env);
-  let text: string;
+  let source: ConfigSource;
   try {
-    text = readFile(file);
+    const read = readFile(file);
+    source = typeof read === 'string' ? { text: read } : read;
   } catch (e) {
     if (e instanceof NvrError) throw e;
     const code = (e as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'ENOENT' && options.file === undefined) return deepFreeze(mutableDefaults());
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && options.file === undefined) {
+      // No file: the defaults, and a view that goes stale when the file appears.
+      const defaults = mutableDefaults();
+      if (options.readFile === undefined) defaults.fileIdentity = statIdentity(file);
+      return deepFreeze(defaults);
+    }
     throw new NvrError('CONFIG', `config.toml ${file}: cannot read${code ? ` (${code})` : ''}`, {
       fix:
         code === 'ENOENT'
@@ -83,16 +103,15 @@ export function loadConfig(options: LoadConfigOptions): FrozenRuntimeConfig {
       cause: e,
     });
   }
-  return parseConfig(text, file);
+  return parseConfig(source.text, file, source.identity);
 }
 
-/** Parse and validate config.toml text; `file` is used in messages and recorded in the result. */
-export function parseConfig(text: string, file: string): FrozenRuntimeConfig {
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
-    throw new NvrError('CONFIG', `config.toml ${file}: larger than ${MAX_CONFIG_BYTES} bytes`, {
-      fix: 'this is not a config file; check the path',
-    });
-  }
+const tooLarge = (file: string): NvrError =>
+  new NvrError('CONFIG', `config.toml ${file}: larger than ${MAX_CONFIG_BYTES} bytes`, { fix: 'this is not a config file; check the path' });
+
+/** Parse and validate config.toml text; `file` (and its identity, when known) is recorded in the result. */
+export function parseConfig(text: string, file: string, identity?: string): FrozenRuntimeConfig {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw tooLarge(file);
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text) as Record<string, unknown>;
@@ -112,6 +131,7 @@ export function parseConfig(text: string, file: string): FrozenRuntimeConfig {
   }
   const config = build(doc);
   config.file = file;
+  if (identity !== undefined) config.fileIdentity = identity;
   config.warnings.unshift(...unknownKeys(doc).map((k) => `unknown key "${k}" ignored`));
   return deepFreeze(config);
 }

@@ -61,6 +61,9 @@ export interface RuntimeSection {
 export interface RuntimeConfig {
   /** The file the values came from; absent when no file existed and these are the defaults. */
   file?: string;
+  /** Identity (src/launcher-contract.ts identityOf) of the config file as it was read, "-" when it did not exist;
+   *  absent when the reader could not tell (tests). The launcher view records it. */
+  fileIdentity?: string;
   /** Non-fatal findings (unknown keys, unknown capabilities), one line each, for the caller to log. */
   warnings: string[];
   disableRequire: boolean;

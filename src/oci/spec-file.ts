@@ -12,11 +12,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isLosslessNumber, LosslessNumber, parse, stringify } from 'lossless-json';
 import { NvrError } from '../errors.js';
+import { SPEC_MAX_BYTES } from '../launcher-contract.js';
 import { O_CLOEXEC } from './atomic-write.js';
 import type { JsonNumber, JsonObject, JsonValue, OciMount, OciSpec } from './types.js';
 
-/** runc has no cap; 32 MiB is far above any real spec (a 22 MB spec exists only in stress tests). */
-export const SPEC_SIZE_LIMIT = 32 * 1024 * 1024;
+/** runc has no cap; 32 MiB is far above any real spec (a 22 MB spec exists only in stress tests). The launcher
+ *  sends a larger file to us (src/launcher-contract.json), and we refuse it. */
+export const SPEC_SIZE_LIMIT = SPEC_MAX_BYTES;
 
 const FIX_INVALID = 'the engine that created the bundle wrote an invalid config.json; inspect it (e.g. `jq . config.json`) and recreate the container';
 const FIX_AMBIGUOUS = 'remove the duplicate key: runc (Go) and this runtime could read different values from it';

@@ -13,6 +13,9 @@
  * - `create`/`run` flags may also follow the container id (urfave/cli v1 "reorderArgs"), `exec` flags may not;
  * - `--help`/`--version` anywhere among the global flags (or `--help` among the command flags) print and exit.
  *
+ * The flag tables are src/launcher-contract.json, shared with the native launcher, which passes a call straight
+ * to runc only in the forms it can read with certainty and hands every other one to us.
+ *
  * Choices where runc would just fail (documented, tested):
  * - An unknown flag is taken as boolean unless written `--x=y`, and does not stop interception: a newer runc may
  *   know it, and guessing "takes a value" could swallow the verb. crun's global value flags (`--cgroup-manager`,
@@ -21,6 +24,7 @@
  *   one container id, is not intercepted: runc will refuse it before reading the bundle, so we must not touch it.
  */
 import { resolve } from 'node:path';
+import { CREATE_VERB_FLAGS, EXEC_FLAGS, GLOBAL_FLAGS, type FlagTable } from '../launcher-contract.js';
 
 export interface RuncGlobalFlags {
   root?: string;
@@ -63,39 +67,8 @@ export interface RuncArgv {
   intercept: boolean;
 }
 
-type Kind = 'value' | 'bool';
-interface FlagTable {
-  kinds: Readonly<Record<string, Kind>>;
-  /** short alias → canonical name */
-  aliases: Readonly<Record<string, string>>;
-}
-
-const GLOBAL_FLAGS: FlagTable = {
-  kinds: {
-    root: 'value', log: 'value', 'log-format': 'value', 'log-level': 'value', criu: 'value', rootless: 'value',
-    'cgroup-manager': 'value', debug: 'bool', 'systemd-cgroup': 'bool', help: 'bool', version: 'bool',
-  },
-  aliases: { h: 'help', v: 'version' },
-};
-
-const CREATE_KINDS: Record<string, Kind> = {
-  bundle: 'value', config: 'value', 'console-socket': 'value', 'pidfd-socket': 'value', 'pid-file': 'value',
-  'preserve-fds': 'value', 'no-pivot': 'bool', 'no-new-keyring': 'bool', help: 'bool',
-};
-const CREATE_FLAGS: FlagTable = { kinds: CREATE_KINDS, aliases: { b: 'bundle', h: 'help' } };
-const RUN_FLAGS: FlagTable = {
-  kinds: { ...CREATE_KINDS, detach: 'bool', keep: 'bool', 'no-subreaper': 'bool' },
-  aliases: { b: 'bundle', d: 'detach', h: 'help' },
-};
-const EXEC_FLAGS: FlagTable = {
-  kinds: {
-    'console-socket': 'value', 'pidfd-socket': 'value', cwd: 'value', env: 'value', user: 'value',
-    'additional-gids': 'value', process: 'value', 'pid-file': 'value', 'process-label': 'value', apparmor: 'value',
-    cap: 'value', 'preserve-fds': 'value', cgroup: 'value', tty: 'bool', detach: 'bool', 'no-new-privs': 'bool',
-    'ignore-paused': 'bool', help: 'bool',
-  },
-  aliases: { e: 'env', u: 'user', g: 'additional-gids', p: 'process', c: 'cap', t: 'tty', d: 'detach', h: 'help' },
-};
+const CREATE_FLAGS: FlagTable = CREATE_VERB_FLAGS.create;
+const RUN_FLAGS: FlagTable = CREATE_VERB_FLAGS.run;
 
 /** A flag word split like Go's flag package does; undefined for a word that is not a flag. */
 interface FlagWord {

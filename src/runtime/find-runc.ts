@@ -7,10 +7,14 @@
  * otherwise exec ourselves in a loop. The winner is then validated, before anything is written: root-owned
  * (or owned by the user we run as, for rootless engines), not group- or world-writable. A winner that fails
  * validation is an error, not a reason to try the next candidate: a tampered runc must be looked at.
+ *
+ * This is the only runc lookup: the native launcher execs what this function chose, as recorded in the launcher
+ * view with the identity of every path the lookup stat'ed (`consulted`), and asks us again when any has changed.
  */
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NvrError } from '../errors.js';
+import { identityOf, isTrusted } from '../launcher-contract.js';
 
 export const DEFAULT_RUNTIMES: readonly string[] = ['docker-runc', 'runc', 'crun'];
 export const SYSTEM_DIRS: readonly string[] = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -22,6 +26,14 @@ export interface FileInfo {
   uid: number;
   dev: number;
   ino: number;
+  /** launcher-contract.ts identityOf, when the fs can tell. */
+  identity?: string;
+}
+
+/** A path the lookup stat'ed, and what it found there ("-": nothing). */
+export interface Consulted {
+  path: string;
+  identity: string;
 }
 
 export interface RuncFs {
@@ -43,13 +55,15 @@ export interface LowLevelRuntime {
   path: string;
   /** Symlinks resolved: the file that was validated. */
   realPath: string;
+  /** Every path stat'ed to reach this answer, in order: the answer holds while none of them changes. */
+  consulted: Consulted[];
 }
 
 export const nodeRuncFs: RuncFs = {
   stat(path) {
     try {
-      const st = statSync(path);
-      return { isFile: st.isFile(), mode: st.mode, uid: st.uid, dev: st.dev, ino: st.ino };
+      const st = statSync(path, { bigint: true });
+      return { isFile: st.isFile(), mode: Number(st.mode), uid: Number(st.uid), dev: Number(st.dev), ino: Number(st.ino), identity: identityOf(st) };
     } catch {
       return undefined; // missing, dangling link, unreadable directory: not a candidate
     }
@@ -78,6 +92,12 @@ export function findLowLevelRuntime(
 ): LowLevelRuntime {
   const fs = deps.fs ?? nodeRuncFs;
   const selfInfo = fs.stat(deps.self);
+  const consulted: Consulted[] = [];
+  const stat = (path: string): FileInfo | undefined => {
+    const info = fs.stat(path);
+    consulted.push({ path, identity: info === undefined ? '-' : info.identity ?? '?' });
+    return info;
+  };
   const isSelf = (info: FileInfo): boolean =>
     selfInfo !== undefined && info.dev === selfInfo.dev && info.ino === selfInfo.ino;
   const dirs = searchDirs(envPath);
@@ -90,9 +110,9 @@ export function findLowLevelRuntime(
     }
     const paths = isAbsolute(candidate) ? [candidate] : dirs.map((d) => join(d, candidate));
     for (const path of paths) {
-      const info = fs.stat(path);
+      const info = stat(path);
       if (!isExecutableFile(info) || isSelf(info)) continue;
-      return validate(path, info, fs, deps.euid ?? process.geteuid?.() ?? 0);
+      return { ...validate(path, info, fs, deps.euid ?? process.geteuid?.() ?? 0), consulted };
     }
   }
   throw new NvrError(
@@ -102,15 +122,14 @@ export function findLowLevelRuntime(
   );
 }
 
-function validate(path: string, info: FileInfo, fs: RuncFs, euid: number): LowLevelRuntime {
+function validate(path: string, info: FileInfo, fs: RuncFs, euid: number): Omit<LowLevelRuntime, 'consulted'> {
   const realPath = fs.realpath(path);
   const name = realPath === path ? path : `${path} (-> ${realPath})`;
   const refuse = (why: string, fix: string): NvrError =>
     new NvrError('RUNTIME', `low-level runtime ${name} ${why}: refusing to exec it`, { fix });
+  if (isTrusted(info, euid)) return { path, realPath };
   if (info.uid !== 0 && info.uid !== euid) {
     throw refuse(`is owned by uid ${info.uid}, not root`, `chown root ${realPath}, or set runtimes in config.toml`);
   }
-  if (info.mode & 0o002) throw refuse('is world-writable', `chmod go-w ${realPath}`);
-  if (info.mode & 0o020) throw refuse('is group-writable', `chmod go-w ${realPath}`);
-  return { path, realPath };
+  throw refuse(info.mode & 0o002 ? 'is world-writable' : 'is group-writable', `chmod go-w ${realPath}`);
 }

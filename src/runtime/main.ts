@@ -1,6 +1,8 @@
 /**
- * `nvidia-runtime` behind the native launcher: the launcher execs Node with this script only for a `create`/`run`
- * whose config.json carries a GPU marker. Steps: argv → config → plan → atomic write → exec runc (same pid).
+ * `nvidia-runtime` behind the native launcher: the launcher execs Node with this script for every call it cannot
+ * pass to runc with certainty (a GPU marker, an argv form it does not model, no valid launcher view yet). Every
+ * decision is made here: argv → config → runc lookup (recorded in the launcher view) → plan (create/run only) →
+ * atomic write → exec runc (same pid).
  * stdout, stderr and stdin belong to runc: nothing here touches process.stdout/stderr/stdin (SECURITY.md R11).
  * An error is written once, with fs.writeSync, to stderr and to runc's --log file, and nothing was written.
  */
@@ -8,14 +10,17 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config/load.js';
+import { configFilePath, loadConfig } from '../config/load.js';
+import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { isNvrError, NvrError } from '../errors.js';
 import { loadHostInventory } from '../host/inventory.js';
 import { createLogger } from '../log/logger.js';
 import { appendRuncLogError } from '../log/runc-log.js';
 import { writeFileAtomic } from '../oci/atomic-write.js';
 import { parseRuncArgv, type RuncArgv } from './argv.js';
-import { findLowLevelRuntime } from './find-runc.js';
+import { findLowLevelRuntime, type LowLevelRuntime } from './find-runc.js';
+import { writeLauncherView } from './launcher-view.js';
+import { gpuMarkers } from './markers.js';
 import { planCreate } from './plan.js';
 
 interface ExecAddon {
@@ -33,11 +38,22 @@ function inheritedFds(args: RuncArgv, env: NodeJS.ProcessEnv): number[] {
   return Array.from({ length: n }, (_, i) => 3 + i);
 }
 
-function locateRunc(env: NodeJS.ProcessEnv, runtimes: readonly string[]): string {
-  const self = join(binDir, 'nvidia-runtime');
-  // The launcher already found and checked runc; check again (cheap) rather than trust an environment variable.
-  const candidates = env.NVIDIA_RUNTIME_RUNC ? [env.NVIDIA_RUNTIME_RUNC] : runtimes;
-  return findLowLevelRuntime(candidates, env.PATH, { self }).path;
+/**
+ * Records this call's config and runc decisions for the launcher (launcher-view.ts), so that the next calls with
+ * the same inputs need no Node. Only when the config file's identity is known: otherwise the view could go stale
+ * unnoticed.
+ */
+function recordLauncherView(env: NodeJS.ProcessEnv, config: FrozenRuntimeConfig, runc: LowLevelRuntime): void {
+  if (config.fileIdentity === undefined) return;
+  const configPath = configFilePath(env);
+  writeLauncherView({
+    euid: process.geteuid?.() ?? 0,
+    configPath,
+    envPath: env.PATH,
+    fingerprints: [{ path: configPath, identity: config.fileIdentity }, ...runc.consulted],
+    runc: runc.path,
+    markers: gpuMarkers(config),
+  });
 }
 
 function fail(args: RuncArgv | undefined, e: unknown): never {
@@ -52,7 +68,9 @@ export function main(argv: string[], env: NodeJS.ProcessEnv): never {
   try {
     args = parseRuncArgv(argv, process.cwd());
     const config = loadConfig({ env });
-    const runc = locateRunc(env, config.runtime.runtimes);
+    const runtime = findLowLevelRuntime(config.runtime.runtimes, env.PATH, { self: join(binDir, 'nvidia-runtime') });
+    recordLauncherView(env, config, runtime);
+    const runc = runtime.path;
     if (args.intercept && args.bundle) {
       const logger = createLogger({ file: config.runtime.debug, level: config.runtime.logLevel });
       for (const w of config.warnings) logger.warn(w);
@@ -66,9 +84,7 @@ export function main(argv: string[], env: NodeJS.ProcessEnv): never {
       if (plan.newText !== undefined) writeFileAtomic(plan.specFile.path, plan.newText);
     }
     const addon = createRequire(import.meta.url)('../../build/Release/nvidia_runtime.node') as ExecAddon;
-    const childEnv = Object.entries(env)
-      .filter(([k]) => k !== 'NVIDIA_RUNTIME_RUNC')
-      .map(([k, v]) => `${k}=${v}`);
+    const childEnv = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     const err = addon.execve(runc, [runc, ...argv], childEnv, inheritedFds(args, env));
     throw new NvrError('RUNTIME', `cannot exec ${runc}: ${err.message}`, { fix: 'check the low-level runtime binary' });
   } catch (e) {

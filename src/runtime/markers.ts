@@ -1,18 +1,23 @@
 /**
- * The byte strings whose presence anywhere in a bundle's config.json makes it a GPU candidate. The native
- * launcher uses the same list (native/include/gpu_markers.h, generated from gpu-markers.json by
- * scripts/gen-markers.mjs) to decide, without starting Node, that a create needs no GPU and can go straight
- * to runc. A false positive only costs the slow path; the TypeScript pipeline then reads the spec properly.
- * Go's encoder and every engine we know write these ASCII strings literally (no \u escapes for them).
+ * The byte strings whose presence anywhere in a bundle's config.json makes it a GPU candidate: the built-in list
+ * (src/launcher-contract.json) plus what config.toml adds (custom CDI annotation prefixes, the env names of
+ * `swarm-resource`). The launcher gets the
+ * same list from the launcher view this runtime writes (launcher-view.ts), so it never needs to read config.toml.
+ * A false positive only costs the slow path; the request parser then reads the spec properly.
  */
-import markers from './gpu-markers.json' with { type: 'json' };
+import type { FrozenRuntimeConfig } from '../config/schema.js';
+import { GPU_MARKERS } from '../launcher-contract.js';
 
-export const GPU_MARKERS: readonly string[] = Object.freeze([...markers]);
+export { GPU_MARKERS };
 
-const MARKER_BYTES: readonly Buffer[] = GPU_MARKERS.map((m) => Buffer.from(m, 'latin1'));
+/** Every marker for this configuration, built-in ones first, without duplicates. */
+export function gpuMarkers(config: Pick<FrozenRuntimeConfig, 'runtime' | 'swarmResource'>): string[] {
+  const swarm = config.swarmResource.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return [...new Set([...GPU_MARKERS, ...config.runtime.cdi.annotationPrefixes, ...swarm])];
+}
 
 /** True when any marker occurs in the raw bytes (or text) of a config.json. */
-export function hasGpuMarker(bytes: Buffer | string): boolean {
-  if (typeof bytes === 'string') return GPU_MARKERS.some((m) => bytes.includes(m));
-  return MARKER_BYTES.some((m) => bytes.includes(m));
+export function hasGpuMarker(bytes: Buffer | string, markers: readonly string[] = GPU_MARKERS): boolean {
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  return markers.some((m) => buf.includes(Buffer.from(m, 'utf8')));
 }

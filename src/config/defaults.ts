@@ -7,6 +7,9 @@ import { KNOWN_CAPABILITIES, type FrozenRuntimeConfig, type RuntimeConfig } from
 
 export { DEFAULT_CONFIG_PATH } from '../launcher-contract.js';
 
+/** Low-level runtimes looked for when config.toml sets none (the toolkit's order). */
+export const DEFAULT_RUNTIMES: readonly string[] = Object.freeze(['docker-runc', 'runc', 'crun']);
+
 /** A fresh, mutable copy of the defaults (load.ts overlays the file on it, then freezes). */
 export function mutableDefaults(): RuntimeConfig {
   return {
@@ -32,7 +35,7 @@ export function mutableDefaults(): RuntimeConfig {
       debug: '/dev/null',
       logLevel: 'info',
       mode: 'auto',
-      runtimes: ['docker-runc', 'runc', 'crun'],
+      runtimes: [...DEFAULT_RUNTIMES],
       cdi: { specDirs: ['/etc/cdi', '/var/run/cdi'], defaultKind: 'nvidia.com/gpu', annotationPrefixes: ['cdi.k8s.io/'] },
       csv: { mountSpecPath: '/etc/nvidia-container-runtime/host-files-for-container.d' },
       legacy: { cudaCompatMode: 'ldconfig' },

@@ -195,9 +195,11 @@ export function readSpec(bundleDir: string): SpecFile {
 export function readSpecFile(file: string): SpecFile {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | O_CLOEXEC | fs.constants.O_NONBLOCK);
+    // O_NOFOLLOW: the file we check must be the file we rewrite, and a link could point anywhere on the host.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | O_CLOEXEC | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw specError(file, 'is a symbolic link: refusing to follow it', 'replace the link with the file itself', e);
     const problem = code === 'ENOENT' ? 'does not exist' : `cannot be opened (${code ?? String(e)})`;
     throw specError(file, problem, 'pass the bundle directory that contains config.json (--bundle)', e);
   }

@@ -16,7 +16,7 @@ import { isAbsolute, join } from 'node:path';
 import { NvrError } from '../errors.js';
 import { identityOf, isTrusted } from '../launcher-contract.js';
 
-export const DEFAULT_RUNTIMES: readonly string[] = ['docker-runc', 'runc', 'crun'];
+export { DEFAULT_RUNTIMES } from '../config/defaults.js';
 export const SYSTEM_DIRS: readonly string[] = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 /** What we need to know about a file (after following symlinks). */

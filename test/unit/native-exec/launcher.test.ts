@@ -1,37 +1,41 @@
-/** The native launcher (native/launcher/launcher.c), built with native/Makefile.dev into build/dev/. */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+/**
+ * The native launcher (native/launcher/launcher.c) together with the TypeScript runtime behind it, as shipped in
+ * dist/: the launcher execs runc directly only while the launcher view the runtime wrote is valid, and hands every
+ * other call to Node, which decides, refreshes the view and execs runc itself. `nvidia-runtime-decide` (a link to
+ * the launcher) prints the launcher's decision; the real launcher is run to see what reaches runc.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
+import { SPEC_MAX_BYTES, VIEW_DIR } from '../../../src/launcher-contract.js';
+import { viewFileName } from '../../../src/runtime/launcher-view.js';
+import { distBin, tempDir } from '../../helpers/dist.js';
 
-const LAUNCHER = join(PACKAGE_ROOT, 'build', 'dev', 'nvidia-runtime');
 const GPU_SPEC = JSON.stringify({ process: { env: ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=all'] } });
 const PLAIN_SPEC = JSON.stringify({ process: { env: ['PATH=/bin'] }, root: { path: 'rootfs' } });
+const PATH = '/usr/bin:/bin';
 
-let dir: string; // <dir>/bin/nvidia-runtime, <dir>/runtime/main.js, <dir>/fake-runc, <dir>/config.toml
+let dir: string;
 let runc: string;
 let config: string;
+let configs: string[] = [];
 
 beforeAll(() => {
-  execFileSync('make', ['-s', '-f', 'native/Makefile.dev', 'build/dev/nvidia-runtime'], { cwd: PACKAGE_ROOT });
   dir = realpathSync(tempDir('launcher'));
-  mkdirSync(join(dir, 'bin'));
-  mkdirSync(join(dir, 'runtime'));
-  copyFileSync(LAUNCHER, join(dir, 'bin', 'nvidia-runtime'));
-  chmodSync(join(dir, 'bin', 'nvidia-runtime'), 0o755);
   runc = join(dir, 'fake-runc');
-  // NUL-separated argv so the comparison is byte-exact (spaces, tabs, empty words, UTF-8).
-  writeFileSync(runc, '#!/bin/sh\nprintf "RUNC\\0"; for a in "$@"; do printf "%s\\0" "$a"; done\n', { mode: 0o755 });
-  writeFileSync(
-    join(dir, 'runtime', 'main.js'),
-    'process.stdout.write("NODE\\0" + JSON.stringify({ argv: process.argv, env: process.env }));\n',
-  );
-  config = join(dir, 'config.toml');
+  // NUL-separated argv, then the environment, so the comparison is byte-exact (spaces, tabs, empty words, UTF-8).
+  writeFileSync(runc, '#!/bin/sh\nprintf "RUNC\\0"; for a in "$@"; do printf "%s\\0" "$a"; done; printf "ENV\\0"; env -0\n', { mode: 0o755 });
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const c of configs) rmSync(join(VIEW_DIR, viewFileName({ euid: 0, configPath: c, envPath: PATH })), { force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
 
+/** A fresh config file per test, so every test starts without a launcher view. */
 beforeEach(() => {
   chmodSync(runc, 0o755);
+  config = join(dir, `config-${configs.length}.toml`);
+  configs.push(config);
   writeFileSync(config, `[other]\nruntimes = ["/nope"]\n\n[nvidia-container-runtime]\nruntimes = ["${runc}", "runc"] # ours\n`);
 });
 
@@ -42,150 +46,250 @@ function bundle(spec: string): string {
   return b;
 }
 
-function launch(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
-  const r = spawnSync(join(dir, 'bin', 'nvidia-runtime'), args, {
-    env: { PATH: '/usr/bin:/bin', NVIDIA_CTK_CONFIG_FILE_PATH: config, ...opts.env },
-    cwd: opts.cwd ?? dir,
-  });
+interface Opts { env?: Record<string, string>; cwd?: string }
+const envOf = (opts: Opts) => ({ PATH, NVIDIA_CTK_CONFIG_FILE_PATH: config, ...opts.env });
+
+function launch(args: string[], opts: Opts = {}) {
+  const r = spawnSync(distBin('nvidia-runtime'), args, { env: envOf(opts), cwd: opts.cwd ?? dir });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-function runcArgv(stdout: Buffer): string[] | null {
+/** The launcher's decision: ['runc', path] or ['node', reason]. */
+function decide(args: string[], opts: Opts = {}): [string, string] {
+  const r = spawnSync(distBin('nvidia-runtime-decide'), args, { env: envOf(opts), cwd: opts.cwd ?? dir });
+  expect(r.status).toBe(0);
+  const [what, why] = r.stdout.toString().trimEnd().split('\t');
+  return [what!, why!];
+}
+
+function runcSaw(stdout: Buffer): { argv: string[]; env: Record<string, string> } | null {
   const words = stdout.toString().split('\0');
   if (words[0] !== 'RUNC') return null;
-  return words.slice(1, -1);
+  const e = words.indexOf('ENV');
+  const env = Object.fromEntries(words.slice(e + 1, -1).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return { argv: words.slice(1, e), env };
 }
 
-function nodeRun(stdout: Buffer): { argv: string[]; env: Record<string, string> } | null {
-  const text = stdout.toString();
-  return text.startsWith('NODE\0') ? JSON.parse(text.slice(5)) : null;
+/** One call through Node writes the view; afterwards the launcher is certain. */
+function warm(): void {
+  expect(decide(['state', 'x'])[0]).toBe('node');
+  expect(runcSaw(launch(['state', 'x']).stdout)?.argv).toEqual(['state', 'x']);
+  expect(decide(['state', 'x'])).toEqual(['runc', runc]);
 }
 
-describe('pass-through', () => {
-  test('non-create verbs exec the configured runc with argv byte-exact', () => {
+describe('the launcher view', () => {
+  test('no view: Node decides, execs runc with argv byte-exact, and writes the view the launcher then uses', () => {
+    expect(decide(['state', 'x'])).toEqual(['node', expect.stringMatching(/^no launcher view .* yet$/)]);
     const args = ['--root', '/run/x', '--log=/tmp/l.json', '--debug', 'state', 'a b\tc', '', 'ü'];
-    const r = launch(args, { cwd: bundle(GPU_SPEC) }); // a GPU config.json in cwd must not matter
-    expect(r.status).toBe(0);
-    expect(runcArgv(r.stdout)).toEqual(args);
+    expect(runcSaw(launch(args, { cwd: bundle(GPU_SPEC) }).stdout)?.argv).toEqual(args);
+    expect(decide(args)).toEqual(['runc', runc]);
+    expect(runcSaw(launch(args).stdout)?.argv).toEqual(args);
   });
+
+  test('a changed config file makes the view stale until Node has run again', () => {
+    warm();
+    writeFileSync(config, `[nvidia-container-runtime]\nruntimes = ["${runc}"]\n`);
+    expect(decide(['state', 'x'])).toEqual(['node', `${config} changed since the launcher view was written`]);
+    launch(['state', 'x']);
+    expect(decide(['state', 'x'])).toEqual(['runc', runc]);
+  });
+
+  test('a new runc earlier in the lookup makes the view stale, and Node picks it', () => {
+    const first = join(dir, `path-${configs.length}`);
+    mkdirSync(first);
+    writeFileSync(config, '[nvidia-container-runtime]\nruntimes = ["my-runc"]\n');
+    const later = join(dir, `later-${configs.length}`);
+    mkdirSync(later);
+    writeFileSync(join(later, 'my-runc'), readFileSync(runc), { mode: 0o755 });
+    const env = { PATH: `${first}:${later}` };
+    launch(['state', 'x'], { env });
+    expect(decide(['state', 'x'], { env })).toEqual(['runc', join(later, 'my-runc')]);
+    writeFileSync(join(first, 'my-runc'), readFileSync(runc), { mode: 0o755 });
+    expect(decide(['state', 'x'], { env })).toEqual(['node', `${join(first, 'my-runc')} changed since the launcher view was written`]);
+    expect(runcSaw(launch(['state', 'x'], { env }).stdout)).not.toBeNull();
+    expect(decide(['state', 'x'], { env })).toEqual(['runc', join(first, 'my-runc')]);
+    rmSync(join(VIEW_DIR, viewFileName({ euid: 0, configPath: config, envPath: env.PATH })), { force: true });
+  });
+
+  test('a view that is not root-owned or is writable by others is ignored', () => {
+    warm();
+    const view = join(VIEW_DIR, viewFileName({ euid: 0, configPath: config, envPath: PATH }));
+    chmodSync(view, 0o666);
+    expect(decide(['state', 'x'])[1]).toMatch(/is not usable$/);
+    chmodSync(view, 0o644);
+    expect(decide(['state', 'x'])[0]).toBe('runc');
+  });
+
+  test('each PATH and each config file has its own view', () => {
+    warm();
+    expect(decide(['state', 'x'], { env: { PATH: '/bin' } })[0]).toBe('node');
+    expect(decide(['state', 'x'], { env: { NVIDIA_CTK_CONFIG_FILE_PATH: `${config}.other` } })[0]).toBe('node');
+  });
+
+  test('a view edited to name another runc or to drop a marker no longer matches its key or is refused', () => {
+    warm();
+    const view = join(VIEW_DIR, viewFileName({ euid: 0, configPath: config, envPath: PATH }));
+    const text = readFileSync(view);
+    writeFileSync(view, Buffer.concat([text.subarray(0, text.length - 2)])); // no end record
+    expect(decide(['state', 'x'])[1]).toMatch(/incomplete|not usable/);
+    launch(['state', 'x']);
+    expect(readFileSync(view)).toEqual(text);
+  });
+});
+
+describe('pass-through once the view is valid', () => {
+  beforeEach(warm);
 
   test.each([
     [['--root', 'create', 'state', 'id']], // a flag value that looks like a verb
     [['-root=create', '--systemd-cgroup', 'kill', 'id', '9']],
     [['--log-format', 'json', '--', 'delete', '--force', 'id']],
+    [['--cgroup-manager', 'disabled', 'delete', 'id']],
     [['features']],
     [[]],
   ])('verb detection follows runc global flags: %j', (args) => {
-    const r = launch(args, { cwd: bundle(GPU_SPEC) });
-    expect(runcArgv(r.stdout)).toEqual(args);
+    expect(decide(args, { cwd: bundle(GPU_SPEC) })).toEqual(['runc', runc]);
+    expect(runcSaw(launch(args, { cwd: bundle(GPU_SPEC) }).stdout)?.argv).toEqual(args);
   });
 
-  test('create without a GPU marker execs runc', () => {
-    const args = ['--root', '/run/r', 'create', '--bundle', bundle(PLAIN_SPEC), '--pid-file', 'p', 'id1'];
-    expect(runcArgv(launch(args).stdout)).toEqual(args);
+  test.each([
+    (b: string) => ['--root', '/run/r', 'create', '--bundle', b, '--pid-file', 'p', 'id1'],
+    (b: string) => ['create', 'id1', '--bundle', b],
+    (b: string) => ['run', 'id1', '-d', '-b', b],
+    (b: string) => ['create', '--pid-file', 'p', 'id1', `--bundle=${b}`],
+    (b: string) => ['--cgroup-manager', 'disabled', '--log-level', 'debug', 'create', '-b', b, '--no-new-keyring', 'id1'],
+  ])('create without a GPU marker execs runc (%#)', (mk) => {
+    const args = mk(bundle(PLAIN_SPEC));
+    expect(decide(args)).toEqual(['runc', runc]);
+    expect(runcSaw(launch(args).stdout)?.argv).toEqual(args);
   });
 
-  test('create whose config.json cannot be read execs runc (runc reports it)', () => {
-    const args = ['create', '-b', join(dir, 'no-such-bundle'), 'id1'];
-    expect(runcArgv(launch(args).stdout)).toEqual(args);
-  });
-
-  test('bare runtime names are searched in PATH, skipping the launcher itself', () => {
-    const pathDir = join(dir, 'path');
-    mkdirSync(pathDir, { recursive: true });
-    symlinkSync(join(dir, 'bin', 'nvidia-runtime'), join(pathDir, 'self'));
-    copyFileSync(runc, join(pathDir, 'my-runc'));
-    chmodSync(join(pathDir, 'my-runc'), 0o755);
-    writeFileSync(config, '[nvidia-container-runtime]\nruntimes = [ "self", \'my-runc\' ]\n');
-    const r = launch(['start', 'id'], { env: { PATH: pathDir } });
-    expect(runcArgv(r.stdout)).toEqual(['start', 'id']);
+  test('create whose config.json does not exist execs runc (runc reports it)', () => {
+    expect(decide(['create', '-b', join(dir, 'no-such-bundle'), 'id1'])).toEqual(['runc', runc]);
   });
 });
 
-describe('GPU create/run goes to Node', () => {
+describe('every uncertain call goes to Node', () => {
+  beforeEach(warm);
+
   test.each([
-    (b: string) => ['--root', '/run/r', 'create', '--bundle', b, '--pid-file', 'p', 'id'],
-    (b: string) => ['create', `--bundle=${b}`, 'id'],
-    (b: string) => ['create', '-b', b, 'id'],
-    (b: string) => ['create', `-b=${b}`, 'id'],
-    (b: string) => ['--debug', 'run', '-bundle', b, '-d', 'id'],
-  ])('execs node with main.js and the original argv, in a sanitized env (%#)', (mk) => {
-    const args = mk(bundle(GPU_SPEC));
-    const r = launch(args, {
-      env: { NODE_OPTIONS: '--require /evil.js', NODE_PATH: '/x', LD_PRELOAD: '/nonexistent.so', KEEP_ME: 'yes' },
-    });
-    const node = nodeRun(r.stdout);
-    expect(node).not.toBeNull();
-    expect(node!.argv.slice(1)).toEqual([join(dir, 'runtime', 'main.js'), ...args]);
-    expect(node!.env.NODE_OPTIONS).toBeUndefined();
-    expect(node!.env.NODE_PATH).toBeUndefined();
-    expect(node!.env.LD_PRELOAD).toBeUndefined();
-    expect(node!.env.KEEP_ME).toBe('yes');
-    expect(node!.env.NVIDIA_RUNTIME_RUNC).toBe(runc);
+    [(b: string) => ['create', '--bundle', b, 'id'], /^GPU marker "NVIDIA_"/, GPU_SPEC],
+    [(b: string) => ['create', 'id', '--bundle', b], /^GPU marker/, GPU_SPEC],
+    [(b: string) => ['run', 'id', '-d', '-b', b], /^GPU marker/, GPU_SPEC],
+    [(b: string) => ['create', '--pid-file', 'p', 'id', '--bundle', b], /^GPU marker/, GPU_SPEC],
+    [(b: string) => ['--cgroup-manager', 'disabled', 'create', '-b', b, 'id'], /^GPU marker/, GPU_SPEC],
+    [(b: string) => ['create', '--config', 'other.json', '-b', b, 'id'], /--config is decided by the runtime/, PLAIN_SPEC],
+    [(b: string) => ['create', '--frobnicate', '-b', b, 'id'], /unknown create flag --frobnicate/, PLAIN_SPEC],
+    [(b: string) => ['--frobnicate', 'create', '-b', b, 'id'], /unknown global flag --frobnicate/, PLAIN_SPEC],
+    [(b: string) => ['create', '-b', b, '--', 'id'], /"--" among the create flags/, PLAIN_SPEC],
+    [(b: string) => ['create', '--no-pivot', 'id', '-b', b], /is followed by id and more words/, PLAIN_SPEC],
+    [(b: string) => ['create', '--no-pivot=true', '-b', b, 'id'], /boolean flag written with a value/, PLAIN_SPEC],
+    [(b: string) => ['create', '-b', b, 'id', 'extra'], /exactly one container id/, PLAIN_SPEC],
+    [(b: string) => ['create', '-b', '--pid-file', 'p', 'id', b], /flag -b has no value/, PLAIN_SPEC],
+    [(b: string) => ['frobnicate', '-b', b, 'id'], /unknown verb frobnicate/, PLAIN_SPEC],
+    [(b: string) => ['create', '-b', b, 'id'], /escape at byte \d+ .* GPU marker/, '{"process":{"env":["\\u004eVIDIA_VISIBLE_DEVICES=all"]}}'],
+    [(b: string) => ['create', '-b', b, 'id'], /escape at byte/, '{"process":{"env":["NVIDIA\\u005fVISIBLE_DEVICES=0"]}}'],
+    [(b: string) => ['create', '-b', b, 'id'], /escape at byte/, '{"annotations":{"cdi.k8s.io\\/gpu":"x"}}'],
+    [(b: string) => ['create', '-b', b, 'id'], /malformed escape/, '{"process":{"args":["\\x"]}}'],
+  ])('%#: %s', (mk, why, spec) => {
+    expect(decide(mk(bundle(spec)))).toEqual(['node', expect.stringMatching(why)]);
   });
 
-  test('the bundle defaults to the cwd', () => {
-    const node = nodeRun(launch(['create', 'id'], { cwd: bundle(GPU_SPEC) }).stdout);
-    expect(node?.argv.slice(2)).toEqual(['create', 'id']);
+  test('escapes that cannot spell a marker character stay on the fast path', () => {
+    const spec = '{"process":{"args":["sh","-c","a \\u0026\\u0026 b \\"q\\" \\\\ \\n \\u00e9 \\ud83d\\ude00"]}}';
+    expect(decide(['create', '-b', bundle(spec), 'id'])).toEqual(['runc', runc]);
   });
 
-  test('a symlinked config.json is refused, not followed', () => {
-    const b = join(dir, 'linked');
+  test('a symlinked, FIFO or oversized config.json goes to Node, which refuses it in one line', () => {
+    const b = join(dir, `linked-${configs.length}`);
     mkdirSync(b);
     symlinkSync(join(bundle(PLAIN_SPEC), 'config.json'), join(b, 'config.json'));
+    expect(decide(['create', '-b', b, 'id'])).toEqual(['node', expect.stringContaining('Too many levels of symbolic links')]);
     const r = launch(['create', '-b', b, 'id']);
-    expect(r.status).toBe(1);
-    expect(r.stdout.length).toBe(0);
-    expect(r.stderr).toMatch(/^nvidia-runtime: .*config\.json is a symlink: .+\n$/);
+    expect(r.status).not.toBe(0);
+    expect(runcSaw(r.stdout)).toBeNull();
+    expect(r.stderr).toMatch(/^nvidia-runtime: .*config\.json: is a symbolic link: refusing to follow it.*\n$/);
+    const fifo = join(dir, `fifo-${configs.length}`);
+    mkdirSync(fifo);
+    spawnSync('mkfifo', [join(fifo, 'config.json')]);
+    expect(decide(['create', '-b', fifo, 'id'])).toEqual(['node', expect.stringContaining('is not a regular file under')]);
+    const big = bundle(PLAIN_SPEC);
+    truncateSync(join(big, 'config.json'), SPEC_MAX_BYTES + 1); // sparse: cheap
+    expect(decide(['create', '-b', big, 'id'])).toEqual(['node', expect.stringContaining('is not a regular file under')]);
+  });
+
+  test('Node gets a sanitized environment; runc gets what Node got', () => {
+    const env = { NODE_OPTIONS: '--require /evil.js', NODE_PATH: '/x', LD_PRELOAD: '/nonexistent.so', KEEP_ME: 'yes' };
+    expect(decide(['--frobnicate', 'state', 'x'], { env })[0]).toBe('node');
+    const seen = runcSaw(launch(['--frobnicate', 'state', 'x'], { env }).stdout);
+    expect(seen?.argv).toEqual(['--frobnicate', 'state', 'x']);
+    expect(seen?.env.NODE_OPTIONS).toBeUndefined();
+    expect(seen?.env.NODE_PATH).toBeUndefined();
+    expect(seen?.env.LD_PRELOAD).toBeUndefined();
+    expect(seen?.env.KEEP_ME).toBe('yes');
   });
 });
 
-describe('errors', () => {
-  test('a group-writable runc: exit 1, one stderr line, a JSON error line in the --log file', () => {
+describe('config.toml is read by the runtime only', () => {
+  test.each([
+    ['a quoted table header', (r: string) => `["nvidia-container-runtime"]\nruntimes = ["${r}"]\n`],
+    ['a dotted key', (r: string) => `nvidia-container-runtime.runtimes = ["${r}"]\n`],
+    ['a multi-line array', (r: string) => `[nvidia-container-runtime]\nruntimes = [\n  "${r}",\n  "runc",\n]\n`],
+    ['an inline table', (r: string) => `nvidia-container-runtime = { runtimes = ['${r}'] }\n`],
+  ])('%s: the configured runc runs, for every verb', (_, toml) => {
+    writeFileSync(config, toml(runc));
+    for (const args of [['delete', 'x'], ['kill', 'x', 'KILL'], ['state', 'x']]) {
+      const r = launch(args);
+      expect(r.stderr).toBe('');
+      expect(runcSaw(r.stdout)?.argv).toEqual(args);
+      expect(decide(args)).toEqual(['runc', runc]);
+    }
+  });
+
+  test('custom annotation prefixes are GPU markers for the launcher', () => {
+    writeFileSync(config, `[nvidia-container-runtime]\nruntimes = ["${runc}"]\n[nvidia-container-runtime.modes.cdi]\nannotation-prefixes = ["gpus.example.com/"]\n`);
+    launch(['state', 'x']);
+    const spec = JSON.stringify({ annotations: { 'gpus.example.com/req': 'x' }, process: { env: [] } });
+    expect(decide(['create', '-b', bundle(spec), 'id'])).toEqual(['node', 'GPU marker "gpus.example.com/" in the spec']);
+  });
+
+  test('a relative NVIDIA_CTK_CONFIG_FILE_PATH is refused for every verb, by the one owner', () => {
+    const env = { NVIDIA_CTK_CONFIG_FILE_PATH: 'config.toml' };
+    expect(decide(['delete', 'x'], { env })).toEqual(['node', 'NVIDIA_CTK_CONFIG_FILE_PATH is not an absolute path']);
+    const r = launch(['delete', 'x'], { env });
+    expect(r.status).toBe(1);
+    expect(runcSaw(r.stdout)).toBeNull();
+    expect(r.stderr).toMatch(/^nvidia-runtime: NVIDIA_CTK_CONFIG_FILE_PATH must be an absolute path.*\n$/);
+  });
+});
+
+describe('errors come from the runtime, in one line, with a JSON line in the --log file', () => {
+  test('a group-writable runc', () => {
     chmodSync(runc, 0o775);
-    const log = join(dir, 'log.json');
+    const log = join(dir, `log-${configs.length}.json`);
     writeFileSync(log, '{"level":"info","msg":"earlier","time":"x"}\n');
     const r = launch(['--log', log, '--log-format', 'json', 'create', '--bundle', bundle(GPU_SPEC), 'id']);
-    expect(r.status).toBe(1);
+    expect(r.status).not.toBe(0);
     expect(r.stdout.length).toBe(0);
-    expect(r.stderr).toBe(`nvidia-runtime: runtime ${runc} is group- or world-writable: chmod go-w it\n`);
+    expect(r.stderr).toMatch(new RegExp(`^nvidia-runtime: low-level runtime ${runc} is group-writable: refusing to exec it.*\\n$`));
     const lines = readFileSync(log, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(2);
-    const entry = JSON.parse(lines[1]!);
-    expect(entry).toEqual({ level: 'error', msg: r.stderr.trim(), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    expect(JSON.parse(lines[1]!)).toEqual({ level: 'error', msg: r.stderr.trim(), time: expect.any(String) });
   });
 
-  test('no JSON line without --log-format json', () => {
-    chmodSync(runc, 0o777);
-    const log = join(dir, 'text.log');
-    const r = launch(['--log', log, 'state', 'id']);
-    expect(r.status).toBe(1);
-    expect(() => readFileSync(log)).toThrow();
-  });
-
-  test('no runc found: exit 1 with a fix', () => {
+  test('no runc found', () => {
     writeFileSync(config, `[nvidia-container-runtime]\nruntimes = ["${join(dir, 'missing-runc')}"]\n`);
     const r = launch(['state', 'id']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^nvidia-runtime: no low-level runtime found .*: install runc.*\n$/);
-  });
-
-  test('a runtimes key that is not a single-line string array is an error, not a silent default', () => {
-    writeFileSync(config, '[nvidia-container-runtime]\nruntimes = [\n  "runc",\n]\n');
-    const r = launch(['state', 'id']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/cannot parse \[nvidia-container-runtime\] runtimes: write it as a single-line/);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/^nvidia-runtime: no low-level runtime found: .*install runc.*\n$/);
   });
 
   test('a config.toml writable by group or others is refused: it picks the binary exec\'d as root', () => {
-    writeFileSync(config, `[nvidia-container-runtime]\nruntimes = ["${join(dir, 'missing-runc')}"]\n`);
     chmodSync(config, 0o666);
-    try {
-      const r = launch(['state', 'id']);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toBe(`nvidia-runtime: ${config} is writable by someone other than root: refusing to use it: make it owned by root and not group- or world-writable (chmod go-w)\n`);
-    } finally {
-      chmodSync(config, 0o644);
-    }
+    const r = launch(['state', 'id']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/^nvidia-runtime: config\.toml .*: writable by group or others \(mode 666\): refusing to use it/);
+    expect(decide(['state', 'id'])[0]).toBe('node');
+    utimesSync(config, new Date(), new Date());
   });
 });

@@ -2,6 +2,7 @@ import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NvrError } from '../../../src/errors.js';
+import { statIdentity } from '../../../src/launcher-contract.js';
 import {
   DEFAULT_RUNTIMES, findLowLevelRuntime, type FileInfo, type RuncFs,
 } from '../../../src/runtime/find-runc.js';
@@ -46,6 +47,7 @@ describe('findLowLevelRuntime on real files', () => {
     exe(join(bin2, 'runc'));
     expect(findLowLevelRuntime(['runc'], `${bin1}:${bin2}`, { self })).toEqual({
       path: join(bin1, 'runc'), realPath: join(bin1, 'runc'),
+      consulted: [{ path: join(bin1, 'runc'), identity: statIdentity(join(bin1, 'runc')) }],
     });
   });
 
@@ -87,7 +89,9 @@ describe('findLowLevelRuntime on real files', () => {
   test('a symlinked runtime is validated at its target and reported with it', () => {
     const real = exe(join(dir, 'runc.real'));
     symlinkSync(real, join(bin1, 'runc'));
-    expect(findLowLevelRuntime(['runc'], bin1, { self })).toEqual({ path: join(bin1, 'runc'), realPath: real });
+    expect(findLowLevelRuntime(['runc'], bin1, { self })).toEqual({
+      path: join(bin1, 'runc'), realPath: real, consulted: [{ path: join(bin1, 'runc'), identity: statIdentity(real) }],
+    });
     chmodSync(real, 0o775);
     const e = thrown(() => findLowLevelRuntime(['runc'], bin1, { self }));
     expect(e.message).toBe(`low-level runtime ${join(bin1, 'runc')} (-> ${real}) is group-writable: refusing to exec it`);
@@ -152,7 +156,11 @@ describe('findLowLevelRuntime with an injected fs', () => {
   test('PATH first, then the system directories, each searched once', () => {
     const fs = fakeFs({ '/usr/bin/runc': file() });
     const r = findLowLevelRuntime(['runc'], '/opt/bin:/usr/bin', { self: '/usr/local/bin/nvidia-runtime', fs, euid: 0 });
-    expect(r).toEqual({ path: '/usr/bin/runc', realPath: '/usr/bin/runc' });
+    expect(r).toEqual({
+      path: '/usr/bin/runc', realPath: '/usr/bin/runc',
+      // every path stat'ed for the answer, so the launcher view goes stale when any of them changes
+      consulted: [{ path: '/opt/bin/runc', identity: '-' }, { path: '/usr/bin/runc', identity: '?' }],
+    });
     expect(fs.seen).toEqual(['/usr/local/bin/nvidia-runtime', '/opt/bin/runc', '/usr/bin/runc']);
   });
 

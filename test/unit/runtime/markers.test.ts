@@ -2,14 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GPU_MARKERS, hasGpuMarker } from '../../../src/runtime/markers.js';
+import { mutableDefaults } from '../../../src/config/defaults.js';
+import { GPU_MARKERS, gpuMarkers, hasGpuMarker } from '../../../src/runtime/markers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 describe('GPU markers', () => {
-  test('the list is the one in gpu-markers.json', () => {
-    const json = JSON.parse(readFileSync(join(root, 'src/runtime/gpu-markers.json'), 'utf8')) as string[];
-    expect(GPU_MARKERS).toEqual(json);
+  test('the list is the one in launcher-contract.json', () => {
+    const json = JSON.parse(readFileSync(join(root, 'src/launcher-contract.json'), 'utf8')) as { gpuMarkers: string[] };
+    expect(GPU_MARKERS).toEqual(json.gpuMarkers);
     expect(GPU_MARKERS).toEqual([
       'NVIDIA_', 'CUDA_VERSION', 'cdi.k8s.io/', 'nvidia.com/', 'nvidia-container-devices',
       'nvidia-container-runtime-hook',
@@ -46,14 +47,24 @@ describe('GPU markers', () => {
     expect(hasGpuMarker(buf)).toBe(true);
   });
 
-  test('the committed native header is exactly what scripts/gen-markers.mjs generates', () => {
-    const generated = execFileSync(process.execPath, [join(root, 'scripts/gen-markers.mjs'), '--stdout'], {
+  test('config.toml adds its annotation prefixes and swarm resource names', () => {
+    const c = mutableDefaults();
+    c.runtime.cdi.annotationPrefixes = ['cdi.k8s.io/', 'gpus.example.com/'];
+    c.swarmResource = 'DOCKER_RESOURCE_GPU, DOCKER_RESOURCE_NVIDIA ';
+    expect(gpuMarkers(c)).toEqual([...GPU_MARKERS, 'gpus.example.com/', 'DOCKER_RESOURCE_GPU', 'DOCKER_RESOURCE_NVIDIA']);
+    expect(gpuMarkers(mutableDefaults())).toEqual(GPU_MARKERS);
+  });
+});
+
+describe('launcher contract', () => {
+  test('the committed native header is exactly what scripts/gen-launcher-contract.mjs generates', () => {
+    const generated = execFileSync(process.execPath, [join(root, 'scripts/gen-launcher-contract.mjs'), '--stdout'], {
       encoding: 'utf8',
     });
-    const committed = readFileSync(join(root, 'native/include/gpu_markers.h'), 'utf8');
+    const committed = readFileSync(join(root, 'native/include/launcher_contract.h'), 'utf8');
     expect(committed).toBe(generated);
-    for (const m of GPU_MARKERS) expect(committed).toContain(`    "${m}",\n`);
-    expect(committed).toContain(`#define GPU_MARKER_COUNT ${GPU_MARKERS.length}\n`);
     expect(committed).toContain('do not edit');
+    expect(committed).toContain('{"bundle", \'v\', "bundle"},');
+    expect(committed).toContain('{"b", \'v\', "bundle"},');
   });
 });

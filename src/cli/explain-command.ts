@@ -1,8 +1,11 @@
 /**
- * `nvidia-ctk explain --bundle DIR`: runs the create pipeline (the same planCreate the runtime uses) without
- * writing or exec'ing, and says what the container asked for, what it is granted and why (or why not), and the
- * exact config.json diff. Exit 0 when `create` would succeed, 1 when it would fail.
+ * `nvidia-ctk explain [--bundle DIR] [-- RUNC-ARGV…]`: what `nvidia-runtime` would do with a call, without writing
+ * or exec'ing: the native launcher's decision (asked of the launcher itself, as `nvidia-runtime-decide`), whether
+ * the runtime intercepts the argv (the same parseRuncArgv), and for a create the same planCreate the runtime runs:
+ * what the container asked for, what it is granted and why (or why not), and the exact config.json diff.
+ * Exit 0 when the call would succeed, 1 when it would fail.
  */
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
@@ -11,6 +14,7 @@ import { specDiff } from '../edits/diff.js';
 import { isNvrError } from '../errors.js';
 import { loadHostInventory } from '../host/inventory.js';
 import { readSpec } from '../oci/spec-file.js';
+import { parseRuncArgv } from '../runtime/argv.js';
 import { planCreate, type CreatePlan } from '../runtime/plan.js';
 import { distBinDir } from './package-paths.js';
 
@@ -18,9 +22,21 @@ interface ExplainArgs {
   bundle: string;
   json: boolean;
   config?: string;
+  '--'?: Array<string | number>;
+}
+
+/** The native launcher's decision for a call: exec runc itself, or hand the call to the runtime (and why). */
+export interface LauncherDecision {
+  action: 'runc' | 'runtime';
+  detail: string;
 }
 
 export interface Explanation {
+  /** The runc command line explained (without the program name). */
+  runcArgv: string[];
+  launcher: LauncherDecision | null;
+  /** False when the runtime passes the call to runc untouched (not a create/run, or one runc would refuse). */
+  intercepted: boolean;
   bundle: string;
   configFile: string | null;
   driverRoot: string;
@@ -38,17 +54,42 @@ export interface Explanation {
   error: string | null;
 }
 
-export function explain(bundle: string, config: FrozenRuntimeConfig): Explanation {
+/**
+ * Asks the shipped launcher what it would do with this argv, in this cwd, with this config file: the environment
+ * it sees is ours (PATH and the config path are part of its decision), minus what it never passes to Node.
+ */
+export function askLauncher(runcArgv: readonly string[], cwd: string, configFile: string | undefined): LauncherDecision | null {
+  const env = { ...process.env, ...(configFile ? { NVIDIA_CTK_CONFIG_FILE_PATH: configFile } : {}) };
+  const r = spawnSync(resolve(distBinDir(), 'nvidia-runtime-decide'), [...runcArgv], { cwd, env, encoding: 'utf8' });
+  const m = r.status === 0 ? /^(runc|node)\t(.*)\n$/s.exec(r.stdout) : null;
+  if (!m) return null;
+  return m[1] === 'runc' ? { action: 'runc', detail: m[2]! } : { action: 'runtime', detail: m[2]! };
+}
+
+export interface ExplainOptions {
+  /** The call to explain; default `create --bundle <bundle> explain`. */
+  runcArgv?: readonly string[];
+  cwd?: string;
+  launcher?: (runcArgv: readonly string[], cwd: string) => LauncherDecision | null;
+}
+
+export function explain(bundleDir: string, config: FrozenRuntimeConfig, options: ExplainOptions = {}): Explanation {
+  const cwd = options.cwd ?? process.cwd();
+  const runcArgv = [...(options.runcArgv ?? ['create', '--bundle', bundleDir, 'explain'])];
+  const args = parseRuncArgv(runcArgv, cwd);
+  const bundle = args.bundle ?? bundleDir;
   const base: Explanation = {
+    runcArgv, launcher: options.launcher?.(runcArgv, cwd) ?? null, intercepted: args.intercept,
     bundle, configFile: config.file ?? null, driverRoot: config.cli.root, wouldSucceed: false, gpuContainer: null,
     reasons: [], capabilities: [], requirements: [], devices: [], cdiDevices: [], granted: null, edits: null, diff: '', error: null,
   };
+  if (!args.intercept) return { ...base, wouldSucceed: true, gpuContainer: false };
   let plan: CreatePlan;
   try {
     plan = planCreate(bundle, config, {
       loadInventory: (driverRoot) => loadHostInventory({ driverRoot }),
       hookPath: resolve(distBinDir(), 'nvidia-runtime-hook'),
-    });
+    }, args.configPath);
   } catch (e) {
     if (!isNvrError(e)) throw e;
     return { ...base, error: e.userMessage() };
@@ -72,9 +113,22 @@ export function explain(bundle: string, config: FrozenRuntimeConfig): Explanatio
   };
 }
 
+function launcherLine(d: LauncherDecision | null): string {
+  if (!d) return 'unknown (the launcher could not be asked)';
+  return d.action === 'runc' ? `execs ${d.detail} directly (certain the runtime would do only that)` : `hands the call to the runtime: ${d.detail}`;
+}
+
 export function formatExplanation(x: Explanation): string {
   const l = (k: string, v: string) => `${k.padEnd(14)} ${v}`;
-  const out = [l('Bundle:', x.bundle), l('Config:', x.configFile ?? 'defaults (no config.toml)'), l('Driver root:', x.driverRoot)];
+  const out = [
+    l('Call:', `nvidia-runtime ${x.runcArgv.join(' ')}`), l('Launcher:', launcherLine(x.launcher)),
+    l('Config:', x.configFile ?? 'defaults (no config.toml)'),
+  ];
+  if (!x.intercepted) {
+    out.push(l('Runtime:', 'passes the call to runc untouched (not a create/run runc would perform)'), l('Result:', 'runc runs as called'));
+    return out.join('\n') + '\n';
+  }
+  out.push(l('Bundle:', x.bundle), l('Driver root:', x.driverRoot));
   if (x.error) {
     out.push(l('Result:', 'create would FAIL'), l('Why:', x.error));
     return out.join('\n') + '\n';
@@ -101,17 +155,23 @@ export function formatExplanation(x: Explanation): string {
 export function createExplainCommand(print: (s: string) => void = (s) => process.stdout.write(s)): CommandModule<object, ExplainArgs> {
   return {
     command: 'explain',
-    describe: 'show what nvidia-runtime would do for a bundle (request, grant, config.json diff) without doing it',
+    describe: 'show what nvidia-runtime would do for a bundle or a runc command line (launcher decision, request, grant, config.json diff) without doing it',
     builder: (y) =>
       y
-        .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'the OCI bundle (directory with config.json)' })
+        .parserConfiguration({ 'populate--': true })
+        .usage('$0 explain [--bundle DIR] [--json] [--config FILE] [-- RUNC-ARGV...]')
+        .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'the OCI bundle (directory with config.json); ignored when a runc command line follows --' })
         .option('json', { type: 'boolean', default: false, describe: 'JSON output' })
         .option('config', { type: 'string', describe: 'config.toml to use (default: $NVIDIA_CTK_CONFIG_FILE_PATH or /etc/nvidia-container-runtime/config.toml)' }) as never,
     handler: (args) => {
+      const runcArgv = args['--']?.map(String);
       const bundle = resolve(args.bundle);
-      readSpec(bundle); // an unreadable bundle is an error of this command, not an explanation
+      if (!runcArgv) readSpec(bundle); // an unreadable bundle is an error of this command, not an explanation
       const config = loadConfig({ env: process.env, file: args.config });
-      const x = explain(bundle, config);
+      const x = explain(bundle, config, {
+        ...(runcArgv ? { runcArgv } : {}),
+        launcher: (argv, cwd) => askLauncher(argv, cwd, args.config ? resolve(args.config) : undefined),
+      });
       print(args.json ? JSON.stringify(x, null, 2) + '\n' : formatExplanation(x));
       if (!x.wouldSucceed) process.exitCode = 1;
     },

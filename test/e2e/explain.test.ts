@@ -47,3 +47,34 @@ test('a request that would fail: exit 1 and the reason', async () => {
   expect(r.stdout).toContain('create would FAIL');
   expect(r.stdout).toMatch(/Why: +unknown device "5"/);
 });
+
+describe('the launcher decision and runc command lines', () => {
+  beforeAll(async () => {
+    // One call through the runtime writes the launcher view for this config file and PATH.
+    await execa(distBin('nvidia-runtime'), ['state', 'none'], { reject: false, env: { NVIDIA_CTK_CONFIG_FILE_PATH: host.configFile } });
+  });
+
+  test('a GPU create: the launcher hands it to the runtime, and says why', async () => {
+    const bundle = await makeBundle(host, rootfs, { env: ['NVIDIA_VISIBLE_DEVICES=1'], args: ['true'] });
+    const r = await explain(bundle);
+    expect(r.stdout).toContain(`Call:          nvidia-runtime create --bundle ${bundle} explain`);
+    expect(r.stdout).toContain('Launcher:      hands the call to the runtime: GPU marker "NVIDIA_" in the spec');
+  });
+
+  test('a plain create: the launcher execs runc itself', async () => {
+    const bundle = await makeBundle(host, rootfs, { args: ['true'] });
+    const json = JSON.parse((await explain(bundle, ['--json'])).stdout);
+    expect(json.launcher).toEqual({ action: 'runc', detail: expect.stringMatching(/\/runc$/) });
+    expect(json.gpuContainer).toBe(false);
+  });
+
+  test('a runc command line after --: flags after the id, and a verb runc passes through', async () => {
+    const bundle = await makeBundle(host, rootfs, { env: ['NVIDIA_VISIBLE_DEVICES=0'], args: ['true'] });
+    const r = await explain(bundle, ['--', '--root', '/run/x', 'create', 'id1', '--bundle', bundle]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`GPU 0: ${host.topology.gpus[0].name}`);
+    const s = await explain(bundle, ['--', '--cgroup-manager', 'disabled', 'delete', 'id1']);
+    expect(s.stdout).toContain('Runtime:       passes the call to runc untouched');
+    expect(s.stdout).toMatch(/Launcher: +execs \S*runc directly/);
+  });
+});

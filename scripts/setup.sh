@@ -8,9 +8,7 @@ cd "$(dirname "$0")/.."
 command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
   || { echo "setup.sh: Node.js 20 or newer is required (with npm)" >&2; exit 1; }
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends build-essential python3 runc docker.io docker-compose containerd busybox-static >/dev/null
+bash scripts/install-packages.sh   # the one package list (scripts/packages.txt), shared with CI
 
 npm ci
 

@@ -80,7 +80,8 @@ function compare(name, base, ours, target) {
   for (let i = 0; i < N; i++) { a.push(base()); b.push(ours()); }
   const row = { name, runcMs: +median(a).toFixed(2), nvidiaMs: +median(b).toFixed(2), ratio: +(median(b) / median(a)).toFixed(2), target };
   rows.push(row);
-  console.log(`${name.padEnd(38)} runc ${String(row.runcMs).padStart(8)} ms   nvidia-runtime ${String(row.nvidiaMs).padStart(8)} ms   ${row.ratio.toFixed(2)}x  (target <= ${target}x)`);
+  row.verdict = row.ratio <= target ? 'PASS' : 'MISS';
+  console.log(`${name.padEnd(38)} runc ${String(row.runcMs).padStart(8)} ms   nvidia-runtime ${String(row.nvidiaMs).padStart(8)} ms   ${row.ratio.toFixed(2)}x  (target <= ${target}x) ${row.verdict}`);
 }
 
 console.log(`nvidia-runtime benchmark: ${N} interleaved iterations each, medians (${new Date().toISOString()})`);

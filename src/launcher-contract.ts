@@ -21,6 +21,10 @@ export const VIEW_MAGIC: string = contract.viewMagic;
 export const UNTRUSTED_MODE_BITS: number = contract.untrustedModeBits;
 export const DEFAULT_CONFIG_PATH: string = contract.defaultConfigPath;
 export const CONFIG_PATH_ENV: string = contract.configPathEnv;
+/** The caller's variables the launcher gives Node (an allowlist: nothing else reaches the root Node process). */
+export const NODE_ENV: readonly string[] = contract.nodeEnv;
+/** Names the sealed memfd holding the caller's whole environment, which runc gets unchanged. */
+export const CALLER_ENV_FD_VAR: string = contract.callerEnvFdVar;
 /** Byte strings without which a spec is never a GPU container (config.toml adds its annotation prefixes). */
 export const GPU_MARKERS: readonly string[] = Object.freeze([...contract.gpuMarkers]);
 

@@ -1,4 +1,6 @@
-// execve(path, argv, envp, keepFds): replace this Node process by the low-level runtime (runc), same pid.
+// execve(path, argv, envp, keepFds[, envFd]): replace this Node process by the low-level runtime (runc), same pid.
+// With envFd, runc's environment is read from that fd (the launcher's sealed memfd of the caller's environment,
+// NUL-separated) instead of envp: Node itself never saw those variables, and bytes that are not UTF-8 survive.
 // Node leaves the process in a state a child must not inherit (SECURITY.md §4, R10): every fd Node opened is
 // CLOEXEC-less or leaks, stdio may be O_NONBLOCK, SIGPIPE/SIGXFSZ are ignored and threads may block signals.
 // So, immediately before execve: fds 0-2 and the caller's keepFds (--preserve-fds, LISTEN_FDS) are made
@@ -33,6 +35,30 @@ bool StringArray(const Napi::Value &v, std::vector<std::string> &out) {
     if (s.find('\0') != std::string::npos) return false;  // an embedded NUL would silently truncate
     out.push_back(s);
   }
+  return true;
+}
+
+// The NUL-separated strings of fd (read from offset 0), or false when it cannot be read.
+bool ReadEnvFd(int fd, std::vector<std::string> &out) {
+  std::string all;
+  char buf[65536];
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    all.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  size_t start = 0;
+  while (start < all.size()) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) return false;  // every entry ends with its NUL
+    out.push_back(all.substr(start, end - start));
+    start = end + 1;
+  }
+  close(fd);
   return true;
 }
 
@@ -81,6 +107,17 @@ Napi::Value Execve(const Napi::CallbackInfo &info) {
     if (fd > 2) keep.push_back(fd);
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (info.Length() > 4 && info[4].IsNumber()) {
+    envp.clear();
+    if (!ReadEnvFd(info[4].As<Napi::Number>().Int32Value(), envp)) {
+      int err = errno ? errno : EINVAL;
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("code", Napi::Number::New(env, err));
+      result.Set("call", Napi::String::New(env, "read caller environment"));
+      result.Set("message", Napi::String::New(env, strerror(err)));
+      return result;
+    }
+  }
 
   std::vector<char *> cargv, cenvp;
   for (auto &s : argv) cargv.push_back(const_cast<char *>(s.c_str()));

@@ -9,6 +9,7 @@
 #define NVR_UNTRUSTED_MODE_BITS 18
 #define NVR_DEFAULT_CONFIG "/etc/nvidia-container-runtime/config.toml"
 #define NVR_CONFIG_ENV "NVIDIA_CTK_CONFIG_FILE_PATH"
+#define NVR_CALLER_ENV_FD_VAR "NVIDIA_RUNTIME_CALLER_ENV_FD"
 
 struct nvr_flag {
     const char *name;      /* as written after the dashes */
@@ -97,6 +98,16 @@ static const char *const NVR_PASS_THROUGH_VERBS[] = {
     "start",
     "state",
     "update",
+    0,
+};
+
+/* The only caller variables Node sees (the runtime's decisions read these); runc gets the caller's whole
+ * environment, through a sealed memfd named by NVR_CALLER_ENV_FD_VAR. */
+static const char *const NVR_NODE_ENV[] = {
+    "PATH",
+    "NVIDIA_CTK_CONFIG_FILE_PATH",
+    "LISTEN_FDS",
+    "LISTEN_PID",
     0,
 };
 

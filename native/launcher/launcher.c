@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/memfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,11 +394,45 @@ static int certain_pass_through(int argc, char **argv)
 
 /* ---- exec ---------------------------------------------------------------------------------------------------- */
 
-/* Names a root-run interpreter must never inherit (SECURITY.md §4.5, H1): Node's own knobs and the loader's. */
-static int env_dropped(const char *kv)
+/* An allowlisted caller variable Node may see (NVR_NODE_ENV: what the runtime's decisions read). */
+static int env_allowed(const char *kv)
 {
-    return strncmp(kv, "NODE_", 5) == 0 || strncmp(kv, "LD_", 3) == 0 || strncmp(kv, "GCONV_PATH=", 11) == 0 ||
-           strncmp(kv, "GLIBC_TUNABLES=", 15) == 0;
+    for (const char *const *name = NVR_NODE_ENV; *name; name++) {
+        size_t n = strlen(*name);
+        if (strncmp(kv, *name, n) == 0 && kv[n] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The caller's whole environment, NUL-separated, in a sealed memfd that Node inherits: the runtime hands it to runc
+ * unchanged (the addon reads it in C), while Node itself runs with the allowlist only (SECURITY.md §4.5: NODE_OPTIONS,
+ * OPENSSL_CONF, LD_* … never reach an interpreter running as root). -1 when it cannot be made.
+ */
+static int caller_env_fd(void)
+{
+    int fd = memfd_create("nvidia-runtime-caller-env", MFD_ALLOW_SEALING); /* no CLOEXEC: Node inherits it */
+    if (fd < 0)
+        return -1;
+    for (char **e = environ; *e; e++) {
+        const char *p = *e;
+        size_t left = strlen(p) + 1;
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w <= 0) {
+                close(fd);
+                return -1;
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 __attribute__((noreturn)) static void exec_node(int argc, char **argv)
@@ -425,7 +460,7 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv)
     size_t envc = 0;
     for (char **e = environ; *e; e++)
         envc++;
-    char **nenv = calloc(envc + 1, sizeof *nenv);
+    char **nenv = calloc(envc + 2, sizeof *nenv);
     if (!nargv || !nenv) {
         fprintf(stderr, "nvidia-runtime: out of memory\n");
         exit(1);
@@ -436,8 +471,16 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv)
         nargv[i + 1] = argv[i];
     size_t k = 0;
     for (char **e = environ; *e; e++)
-        if (!env_dropped(*e))
+        if (env_allowed(*e))
             nenv[k++] = *e;
+    static char fdvar[64];
+    int efd = caller_env_fd();
+    if (efd < 0) {
+        fprintf(stderr, "nvidia-runtime: cannot pass the environment to the runtime (memfd): %s\n", strerror(errno));
+        exit(1);
+    }
+    snprintf(fdvar, sizeof fdvar, "%s=%d", NVR_CALLER_ENV_FD_VAR, efd);
+    nenv[k] = fdvar;
     execve(NODE_EXECUTABLE, nargv, nenv);
     fprintf(stderr, "nvidia-runtime: cannot execute %s: %s: reinstall nvidia-runtime with the Node it was built for\n",
             NODE_EXECUTABLE, strerror(errno));

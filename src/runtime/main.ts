@@ -18,13 +18,14 @@ import { createLogger } from '../log/logger.js';
 import { appendRuncLogError } from '../log/runc-log.js';
 import { writeFileAtomic } from '../oci/atomic-write.js';
 import { parseRuncArgv, type RuncArgv } from './argv.js';
+import { CALLER_ENV_FD_VAR } from '../launcher-contract.js';
 import { findLowLevelRuntime, type LowLevelRuntime } from './find-runc.js';
 import { writeLauncherView } from './launcher-view.js';
 import { gpuMarkers } from './markers.js';
 import { planCreate } from './plan.js';
 
 interface ExecAddon {
-  execve(path: string, argv: string[], envp: string[], keepFds: number[]): { code: number; call: string; message: string };
+  execve(path: string, argv: string[], envp: string[], keepFds: number[], envFd?: number): { code: number; call: string; message: string };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,17 @@ function recordLauncherView(env: NodeJS.ProcessEnv, config: FrozenRuntimeConfig,
   });
 }
 
+/**
+ * The launcher ran us with an allowlisted environment and put the caller's whole environment in a sealed memfd:
+ * runc gets that, byte-exact (the addon reads it). Run directly (tests, by hand), runc gets ours.
+ */
+function callerEnvFd(env: NodeJS.ProcessEnv): number | undefined {
+  const fd = env[CALLER_ENV_FD_VAR];
+  return fd !== undefined && /^\d+$/.test(fd) ? Number(fd) : undefined;
+}
+const runcEnv = (env: NodeJS.ProcessEnv): string[] =>
+  Object.entries(env).filter(([k]) => k !== CALLER_ENV_FD_VAR).map(([k, v]) => `${k}=${v}`);
+
 function fail(args: RuncArgv | undefined, e: unknown): never {
   const message = isNvrError(e) ? e.userMessage() : `internal error: ${e instanceof Error ? e.message : String(e)}`;
   writeSync(2, `nvidia-runtime: ${message}\n`);
@@ -84,8 +96,7 @@ export function main(argv: string[], env: NodeJS.ProcessEnv): never {
       if (plan.newText !== undefined) writeFileAtomic(plan.specFile.path, plan.newText);
     }
     const addon = createRequire(import.meta.url)('../../build/Release/nvidia_runtime.node') as ExecAddon;
-    const childEnv = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    const err = addon.execve(runc, [runc, ...argv], childEnv, inheritedFds(args, env));
+    const err = addon.execve(runc, [runc, ...argv], runcEnv(env), inheritedFds(args, env), callerEnvFd(env));
     throw new NvrError('RUNTIME', `cannot exec ${runc}: ${err.message}`, { fix: 'check the low-level runtime binary' });
   } catch (e) {
     fail(args, e);

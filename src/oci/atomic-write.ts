@@ -3,6 +3,8 @@
  * truncated mix. Same-directory temp file opened O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC, full write, fsync,
  * owner and mode copied from the file being replaced, rename(2) over it, fsync of the directory. On any failure
  * the temp file is removed and the original is untouched. NVIDIA's toolkit truncates in place (os.Create); we don't.
+ * A writer killed with SIGKILL cannot remove its temp file; the next write of the same file removes every temp file
+ * of that name whose writer (the pid in its name) is gone.
  */
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +14,7 @@ import { NvrError } from '../errors.js';
 /** The fs calls used here, injectable so tests can make any step fail. */
 export type AtomicFs = Pick<
   typeof nodeFs,
-  'openSync' | 'writeSync' | 'fsyncSync' | 'fchmodSync' | 'fchownSync' | 'fstatSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'lstatSync'
+  'openSync' | 'writeSync' | 'fsyncSync' | 'fchmodSync' | 'fchownSync' | 'fstatSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'lstatSync' | 'readdirSync'
 >;
 
 export interface WriteAtomicOptions {
@@ -28,6 +30,45 @@ export const O_CLOEXEC: number = (nodeFs.constants as unknown as Record<string, 
 function ioError(target: string, step: string, cause: unknown, fix = 'check that the directory is writable and the filesystem is not full or read-only'): NvrError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   return new NvrError('IO', `writing ${target}: ${step} failed${code ? ` (${code})` : ''}`, { fix, cause });
+}
+
+/** The temp file name for `file` written by `pid`: hidden, unique, and carrying the writer's pid. */
+const tempName = (file: string, pid: number): string =>
+  `.${path.basename(file)}.${pid}.${randomBytes(6).toString('hex')}.tmp`;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Removes the temp files a killed writer of `file` left in its directory (best effort: never fails the write). */
+export function removeStaleTemps(file: string, fs: Pick<AtomicFs, 'readdirSync' | 'lstatSync' | 'unlinkSync'> = nodeFs): string[] {
+  const base = path.basename(file);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file)) as string[];
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`.${base}.`) || !name.endsWith('.tmp')) continue;
+    const m = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(base.length + 1));
+    if (!m || Number(m[1]) === process.pid || isRunning(Number(m[1]))) continue;
+    const tmp = path.join(path.dirname(file), name);
+    try {
+      if (!fs.lstatSync(tmp).isFile()) continue;
+      fs.unlinkSync(tmp);
+      removed.push(tmp);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
 }
 
 export function writeFileAtomic(target: string, data: string | Uint8Array, options: WriteAtomicOptions = {}): void {
@@ -51,7 +92,8 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, optio
   }
   const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o644);
 
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  removeStaleTemps(file, fs);
+  const tmp = path.join(dir, tempName(file, process.pid));
   let fd: number | undefined;
   let created = false;
   try {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,6 +61,16 @@ describe('writeFileAtomic', () => {
     const other = path.join(dir, 'b');
     writeFileAtomic(other, 'x', { mode: 0o600 });
     expect(mode(other)).toBe(0o600);
+  });
+
+  it('removes the temp files of writers that were killed (SIGKILL during create), and only those', () => {
+    const dead = spawnSync('true').pid!; // a pid that has exited
+    const stale = path.join(dir, `.config.json.${dead}.0123456789ab.tmp`);
+    const live = path.join(dir, `.config.json.${process.ppid}.0123456789ab.tmp`); // a running writer's
+    const other = path.join(dir, `.other.json.${dead}.0123456789ab.tmp`);
+    for (const f of [stale, live, other]) fs.writeFileSync(f, '');
+    writeFileAtomic(target, 'x');
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(live), path.basename(other), 'config.json'].sort());
   });
 
   it('fsyncs the file before the rename and the directory after it', () => {

@@ -10,10 +10,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isLosslessNumber, LosslessNumber, parse, stringify } from 'lossless-json';
+import { isLosslessNumber, LosslessNumber, stringify } from 'lossless-json';
 import { NvrError } from '../errors.js';
 import { SPEC_MAX_BYTES } from '../launcher-contract.js';
 import { O_CLOEXEC } from './atomic-write.js';
+import { JsonProblem, parseStrictJson, type StrictJsonOptions } from './strict-json.js';
 import type { JsonNumber, JsonObject, JsonValue, OciMount, OciSpec } from './types.js';
 
 /** runc has no cap; 32 MiB is far above any real spec (a 22 MB spec exists only in stress tests). The launcher
@@ -62,6 +63,13 @@ function parseNumber(text: string): JsonNumber {
   return String(n) === text ? n : new LosslessNumber(text);
 }
 
+/** Go's encoding/json allows 10000 levels; real specs use fewer than 10 (seccomp args are the deepest). */
+export const SPEC_MAX_DEPTH = 256;
+
+const STRICT: StrictJsonOptions = {
+  maxDepth: SPEC_MAX_DEPTH, mapValuedKeys: MAP_VALUED_KEYS, forbiddenKeys: FORBIDDEN_KEYS, fold, parseNumber,
+};
+
 function lineCol(text: string, offset: number): string {
   let line = 1;
   let lineStart = 0;
@@ -76,57 +84,6 @@ function lineCol(text: string, offset: number): string {
 
 function specError(file: string, problem: string, fix: string, cause?: unknown): NvrError {
   return new NvrError('SPEC', `${file}: ${problem}`, { fix, cause });
-}
-
-/**
- * Walks the (already validated) JSON text once and rejects duplicate keys per object: exact duplicates everywhere
- * (lossless-json silently merges duplicates with equal values), case-insensitive duplicates outside map-valued
- * objects, and prototype keys.
- */
-function checkKeys(text: string, file: string): void {
-  type Frame = { seen: Map<string, string>; caseSensitive: boolean } | null; // null = array
-  const stack: Frame[] = [];
-  let pendingKey: string | undefined;
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '{') {
-      stack.push({ seen: new Map(), caseSensitive: pendingKey !== undefined && MAP_VALUED_KEYS.has(pendingKey) });
-      pendingKey = undefined;
-      i++;
-    } else if (c === '[') {
-      stack.push(null);
-      pendingKey = undefined;
-      i++;
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-      i++;
-    } else if (c === '"') {
-      const start = i;
-      i++;
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-      i++;
-      const end = i;
-      while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-      const frame = stack[stack.length - 1];
-      if (text[i] !== ':' || !frame) continue; // a string value, not a key
-      const key = JSON.parse(text.slice(start, end)) as string;
-      const where = (): string => lineCol(text, start); // only on error: it is O(offset)
-      if (FORBIDDEN_KEYS.has(key)) {
-        throw specError(file, `forbidden key "${key}" at ${where()}`, 'remove it: prototype keys are never valid in a spec');
-      }
-      const norm = frame.caseSensitive ? key : fold(key);
-      const prev = frame.seen.get(norm);
-      if (prev !== undefined) {
-        const what = prev === key ? `duplicate key "${key}"` : `key "${key}" duplicates "${prev}" (keys differ only in case)`;
-        throw specError(file, `${what} at ${where()}`, FIX_AMBIGUOUS);
-      }
-      frame.seen.set(norm, key);
-      pendingKey = key;
-    } else {
-      i++;
-    }
-  }
 }
 
 /** Rejects a key that is a case variant of a field runc reads: Go would take it as that field, we would not. */
@@ -160,26 +117,20 @@ export function parseSpec(text: string, file: string): OciSpec {
     throw specError(file, 'starts with a byte order mark, which runc rejects', 'save config.json as UTF-8 without a BOM');
   }
   if (text.trim() === '') throw specError(file, 'is empty', FIX_INVALID);
-  let value: unknown;
+  let value: JsonValue;
   try {
-    value = parse(text, null, {
-      parseNumber,
-      onDuplicateKey: ({ key, position }) => {
-        throw specError(file, `duplicate key "${key}" at ${lineCol(text, position - 1)}`, FIX_AMBIGUOUS);
-      },
-    });
+    value = parseStrictJson(text, STRICT);
   } catch (e) {
-    if (e instanceof NvrError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /at position (\d+)/.exec(msg);
-    const problem = m ? msg.replace(/at position \d+/, `at ${lineCol(text, Number(m[1]))}`) : msg;
-    throw specError(file, `invalid JSON: ${problem}`, FIX_INVALID, e);
+    if (!(e instanceof JsonProblem)) throw e;
+    const at = `at ${lineCol(text, e.offset)}`;
+    if (e.kind === 'key') throw specError(file, `${e.message} ${at}`, e.message.startsWith('forbidden') ? 'remove it: prototype keys are never valid in a spec' : FIX_AMBIGUOUS);
+    if (e.kind === 'depth') throw specError(file, `${e.message} ${at} (the limit of this runtime)`, 'no real spec nests this deep; inspect the file and recreate the container');
+    throw specError(file, `invalid JSON: ${e.message} ${at}`, FIX_INVALID, e);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value) || isLosslessNumber(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
     throw specError(file, `must be a JSON object, found ${kind}`, FIX_INVALID);
   }
-  checkKeys(text, file);
   checkKnownFields(value as JsonObject, '', file);
   return value as OciSpec;
 }

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { PACKAGE_ROOT } from '../../helpers/dist.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +15,7 @@ import {
   parseSpec,
   readSpec,
   serializeSpec,
+  SPEC_MAX_DEPTH,
   SPEC_SIZE_LIMIT,
 } from '../../../src/oci/spec-file.js';
 
@@ -150,6 +153,28 @@ describe('parseSpec rejects', () => {
     const e = specError(() => parseSpec(`{"process":{"${key}":{"polluted":true}}}`, FILE));
     expect(e.message).toContain(`"${key}"`);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('nesting deeper than the limit: one clear error naming it, not a stack overflow', () => {
+    const deep = (n: number) => `{"a":${'['.repeat(n)}${']'.repeat(n)}}`;
+    expect(parseSpec(deep(SPEC_MAX_DEPTH - 2), FILE)).toBeDefined();
+    for (const n of [SPEC_MAX_DEPTH, 3000, 100_000]) {
+      expect(specError(() => parseSpec(deep(n), FILE)).message).toMatch(new RegExp(`nested deeper than ${SPEC_MAX_DEPTH} levels at line 1 column \\d+ \\(the limit of this runtime\\)`));
+    }
+  });
+
+  it('a spec near the size cap is read with memory a small multiple of its size', () => {
+    // The built module runs in a child, so jest's own heap does not count.
+    const mod = path.join(PACKAGE_ROOT, 'dist/oci/spec-file.js');
+    const code = `const { parseSpec } = await import(${JSON.stringify(mod)});
+      const base = process.resourceUsage().maxRSS;
+      const text = JSON.stringify({ ociVersion: '1.0.2', annotations: { big: 'x'.repeat(30 * 1024 * 1024) }, process: { env: Array.from({ length: 20000 }, (_, i) => 'V' + i + '=x') } });
+      parseSpec(text, 'c.json');
+      console.log(JSON.stringify({ bytes: text.length, grewKiB: process.resourceUsage().maxRSS - base }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { bytes, grewKiB } = JSON.parse(r.stdout) as { bytes: number; grewKiB: number };
+    expect(grewKiB * 1024).toBeLessThan(5 * bytes); // lossless-json needed ~40x
   });
 
   it('text above the size cap', () => {

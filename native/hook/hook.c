@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -655,6 +656,27 @@ static int exists_in_root(int rootfd, const char *path)
     die("rootfs", "%s: %s", path, strerror(errno));
 }
 
+/*
+ * Containers created from one rootfs at once would run ldconfig over the same /etc concurrently, and ldconfig's
+ * fixed temp name (/etc/ld.so.cache~) makes all but one fail. An exclusive flock on the rootfs directory itself
+ * (the same inode in every mount namespace; nothing is created in the image) serialises us per rootfs. It is
+ * released when we exit.
+ */
+static void lock_rootfs(int rootfd)
+{
+    int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die("rootfs", "cannot open it to lock it: %s", strerror(errno));
+    for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += 10) {
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            die("rootfs", "flock: %s", strerror(errno));
+        if (waited_ms >= LDCONFIG_TIMEOUT_S * 1000)
+            die("rootfs", "another container's hook has held the rootfs for %d s", LDCONFIG_TIMEOUT_S);
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+    }
+}
+
 static int update_ldcache(int argc, char **argv, struct buf state)
 {
     struct args a = {0};
@@ -667,6 +689,7 @@ static int update_ldcache(int argc, char **argv, struct buf state)
     if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf"))
         return 0;
     int mfd = sealed_ldconfig(a.ldconfig); /* validated before the rootfs is touched */
+    lock_rootfs(rootfd);
     for (int i = 0; i < a.nlinks; i++)
         make_link(rootfd, a.link_target[i], a.link_path[i]);
     int nmissing = update_conf(rootfd, &a, missing);

@@ -1,7 +1,7 @@
 /** The createContainer hook (native/hook/), built with native/Makefile.dev into build/dev/. Needs root
  *  (unshare, chroot), as the hook itself does. Every case runs against both resolvers: openat2 and the
  *  fallback walk (nvidia-runtime-hook-walk, built with -DINROOT_FORCE_WALK). */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync,
   statSync, symlinkSync, truncateSync, writeFileSync,
@@ -58,6 +58,20 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s', (binary
     copyFileSync(LIBZ, join(root, 'opt/nv/libz.so.1.2.3'));
     return root;
   }
+
+  test('parallel hooks over one shared rootfs all succeed (ldconfig\'s fixed temp name is serialised per rootfs)', async () => {
+    const root = glibcRoot();
+    const runs = await Promise.all(Array.from({ length: 12 }, () => new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(HOOK, ['update-ldcache', '--root', root, '--folder', '/opt/nv'], { env: {} });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdin.end('{"ociVersion":"1.0.2","id":"c","status":"creating","pid":1,"bundle":"/b"}');
+      child.on('close', (code) => resolve({ code, err }));
+    })));
+    expect(runs).toEqual(Array.from({ length: 12 }, () => ({ code: 0, err: '' })));
+    expect(existsSync(join(root, 'etc/ld.so.cache~'))).toBe(false);
+    expect(cacheOf(root)).toMatch(/libz\.so\.1 \(libc6,x86-64\) => \/opt\/nv\/libz\.so\.1\n/);
+  });
 
   test('creates the link, writes the conf.d file, runs ldconfig in the rootfs', () => {
     const root = glibcRoot();

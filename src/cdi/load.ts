@@ -1,11 +1,14 @@
 /**
  * Reading CDI spec files: `*.json` and `*.yaml` directly in a spec directory (non-recursive; other extensions
- * are ignored, as upstream does), parsed by extension and validated (validate.ts).
+ * are ignored, as upstream does), parsed by extension and validated (validate.ts). A spec decides what is mounted
+ * and which hooks run as root, so a directory or file that someone other than root could write is refused
+ * (src/trust.ts), as config.toml is.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { NvrError } from '../errors.js';
+import { trustProblem } from '../trust.js';
 import type { CdiSpec } from './types.js';
 
 /** yaml is loaded on first use: the runtime imports this module on every GPU create, most never read a YAML spec. */
@@ -33,6 +36,10 @@ export function listSpecFiles(dir: string): string[] {
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw new NvrError('IO', `CDI spec directory ${dir}: cannot be read (${code ?? String(e)})`, { fix: 'check its permissions', cause: e });
   }
+  const untrusted = trustProblem(dir, { directory: true });
+  if (untrusted) {
+    throw new NvrError('INPUT', `CDI spec directory ${dir}: not trusted: ${untrusted.problem}: none of its specs is used`, { fix: untrusted.fix });
+  }
   return names
     .filter(isSpecFileName)
     .sort()
@@ -59,6 +66,8 @@ export function parseSpecText(text: string, file: string): unknown {
 
 /** Read, parse and validate one spec file; NvrError (INPUT, or IO when unreadable) naming the file and field. */
 export function readSpecFile(file: string): CdiSpec {
+  const untrusted = trustProblem(file);
+  if (untrusted) throw new NvrError('INPUT', `CDI spec ${file}: not trusted: ${untrusted.problem}: refusing to use it`, { fix: untrusted.fix });
   let text: string;
   try {
     const size = statSync(file).size;

@@ -7,6 +7,7 @@
  */
 import { NvrError } from '../errors.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
+import { trustProblem } from '../trust.js';
 import { listSpecFiles, readSpecFile } from './load.js';
 import { isQualifiedName, qualify } from './names.js';
 import type { CdiContainerEdits, CdiDevice, CdiSpec } from './types.js';
@@ -106,4 +107,17 @@ export function resolveCdiDevices(registry: CdiRegistry, names: readonly string[
   for (const s of specs) unsupported(s.containerEdits, `CDI spec of kind ${s.kind}`);
   for (const e of entries) unsupported(e.device.containerEdits, `CDI device ${e.name}`);
   return mergeEdits(...specs.map((s) => s.containerEdits), ...entries.map((e) => e.device.containerEdits));
+}
+
+/**
+ * Refuses edits whose hooks name a binary someone other than root could replace: CDI hooks run as host root
+ * (src/trust.ts). Throws NvrError DEVICE naming the hook.
+ */
+export function requireTrustedHooks(edits: ContainerEdits): void {
+  for (const h of edits.hooks ?? []) {
+    const untrusted = trustProblem(h.path);
+    if (untrusted) {
+      throw new NvrError('DEVICE', `CDI ${h.hookName} hook ${h.path} is not trusted: ${untrusted.problem}: refusing to run it as root`, { fix: untrusted.fix });
+    }
+  }
 }

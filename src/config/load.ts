@@ -3,13 +3,15 @@
  * validate (ajv, first error only, one line naming the key path), overlay on the defaults, freeze.
  * A missing default file means the defaults; unknown keys are warnings in the result, never errors.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isAbsolute } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
+import { trustProblem } from '../trust.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, identityOf, isTrusted, statIdentity } from '../launcher-contract.js';
 import { deepFreeze, mutableDefaults } from './defaults.js';
 import {
@@ -72,6 +74,8 @@ export function readTrustedConfigFile(file: string): ConfigSource {
         : new NvrError('CONFIG', `config.toml ${file}: writable by group or others (mode ${(Number(st.mode) & 0o777).toString(8)}): refusing to use it`, { fix });
     }
     if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+    const dir = trustProblem(dirname(realpathSync(file)), { directory: true, euid });
+    if (dir) throw new NvrError('CONFIG', `config.toml ${file}: not trusted: ${dir.problem}: refusing to use it`, { fix: dir.fix });
     if (st.size > BigInt(MAX_CONFIG_BYTES)) throw tooLarge(file);
     return { text: readFileSync(fd, 'utf8'), identity: identityOf(st) };
   } finally {

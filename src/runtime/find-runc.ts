@@ -12,7 +12,7 @@
  * view with the identity of every path the lookup stat'ed (`consulted`), and asks us again when any has changed.
  */
 import { realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { NvrError } from '../errors.js';
 import { identityOf, isTrusted } from '../launcher-contract.js';
 
@@ -127,9 +127,17 @@ function validate(path: string, info: FileInfo, fs: RuncFs, euid: number): Omit<
   const name = realPath === path ? path : `${path} (-> ${realPath})`;
   const refuse = (why: string, fix: string): NvrError =>
     new NvrError('RUNTIME', `low-level runtime ${name} ${why}: refusing to exec it`, { fix });
-  if (isTrusted(info, euid)) return { path, realPath };
-  if (info.uid !== 0 && info.uid !== euid) {
-    throw refuse(`is owned by uid ${info.uid}, not root`, `chown root ${realPath}, or set runtimes in config.toml`);
+  if (!isTrusted(info, euid)) {
+    if (info.uid !== 0 && info.uid !== euid) {
+      throw refuse(`is owned by uid ${info.uid}, not root`, `chown root ${realPath}, or set runtimes in config.toml`);
+    }
+    throw refuse(info.mode & 0o002 ? 'is world-writable' : 'is group-writable', `chmod go-w ${realPath}`);
   }
-  throw refuse(info.mode & 0o002 ? 'is world-writable' : 'is group-writable', `chmod go-w ${realPath}`);
+  // Whoever can write its directory can replace it (src/trust.ts: the file and its directory).
+  const dir = dirname(realPath);
+  const dirInfo = fs.stat(dir);
+  if (!dirInfo || !isTrusted(dirInfo, euid)) {
+    throw refuse(`is in ${dir}, which someone other than root can write`, `chown root ${dir} && chmod go-w ${dir}, or move the runtime`);
+  }
+  return { path, realPath };
 }

@@ -51,6 +51,7 @@ function recordLauncherView(env: NodeJS.ProcessEnv, config: FrozenRuntimeConfig,
     euid: process.geteuid?.() ?? 0,
     configPath,
     envPath: env.PATH,
+    // Not the directories: whoever could write one can only act by replacing a file, which changes its identity.
     fingerprints: [{ path: configPath, identity: config.fileIdentity }, ...runc.consulted],
     runc: runc.path,
     markers: gpuMarkers(config),

@@ -4,7 +4,7 @@
  * share this one function, so what explain shows is exactly what create does.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { loadCdiRegistry, resolveCdiDevices } from '../cdi/registry.js';
+import { loadCdiRegistry, requireTrustedHooks, resolveCdiDevices } from '../cdi/registry.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { applyEdits, removeHooks } from '../edits/apply.js';
 import { buildEdits } from '../edits/build.js';
@@ -96,7 +96,9 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
     for (const e of registry.errors) request.reasons.push(`CDI spec ${e.file} skipped: ${e.reason}`);
     const granted = request.cdiDevices.join(',');
     // The spec's own env edits (if it sets NVIDIA_VISIBLE_DEVICES) win over ours: it is the source of truth.
-    return done(mergeEdits({ env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] }, resolveCdiDevices(registry, request.cdiDevices)), granted);
+    const cdiEdits = resolveCdiDevices(registry, request.cdiDevices);
+    requireTrustedHooks(cdiEdits);
+    return done(mergeEdits({ env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] }, cdiEdits), granted);
   }
 
   // The direct path cannot inject a CDI device: refuse before touching the host.

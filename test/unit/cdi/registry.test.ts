@@ -1,7 +1,7 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listSpecFiles, readSpecFile } from '../../../src/cdi/load.js';
-import { listCdiDevices, loadCdiRegistry, resolveCdiDevices } from '../../../src/cdi/registry.js';
+import { listCdiDevices, loadCdiRegistry, requireTrustedHooks, resolveCdiDevices } from '../../../src/cdi/registry.js';
 import type { CdiSpec } from '../../../src/cdi/types.js';
 import { NvrError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/dist.js';
@@ -35,6 +35,41 @@ devices:
         - path: /dev/null
           hostPath: /dev/null
 `;
+
+describe('trust: a spec decides what runs and is mounted as root', () => {
+  it('a spec file others can write is refused and named; the trusted ones still load', () => {
+    const d = dir('trust', { 'a.json': spec('vendor.com/a', ['0']), 'b.json': spec('vendor.com/b', ['0']) });
+    chmodSync(join(d, 'b.json'), 0o666);
+    const reg = loadCdiRegistry([d]);
+    expect(listCdiDevices(reg)).toEqual(['vendor.com/a=0']);
+    expect(reg.errors).toEqual([{ file: join(d, 'b.json'), reason: `not trusted: ${join(d, 'b.json')} is writable by group or others (mode 666): refusing to use it` }]);
+  });
+
+  it('a spec directory others can write is refused as a whole', () => {
+    const d = dir('open', { 'a.json': spec('vendor.com/a', ['0']) });
+    chmodSync(d, 0o777);
+    const reg = loadCdiRegistry([d]);
+    expect(listCdiDevices(reg)).toEqual([]);
+    expect(reg.errors[0]!.reason).toBe(`CDI spec directory ${d}: not trusted: ${d} is writable by group or others (mode 777): none of its specs is used`);
+  });
+
+  it('a spec linked from a directory others can write is refused', () => {
+    const open = dir('open2', { 'real.json': spec('vendor.com/a', ['0']) });
+    chmodSync(open, 0o777);
+    const d = dir('linked', {});
+    symlinkSync(join(open, 'real.json'), join(d, 'a.json'));
+    expect(loadCdiRegistry([d]).errors[0]!.reason).toMatch(new RegExp(`not trusted: ${open} is writable by group or others`));
+  });
+
+  it('a hook binary others could replace is refused before anything runs', () => {
+    const bin = dir('bin', { 'hook': '#!/bin/sh\n' });
+    chmodSync(join(bin, 'hook'), 0o777);
+    const edits = { hooks: [{ hookName: 'createRuntime', path: join(bin, 'hook') }] };
+    expect(() => requireTrustedHooks(edits)).toThrow(`CDI createRuntime hook ${join(bin, 'hook')} is not trusted: ${join(bin, 'hook')} is writable by group or others (mode 777): refusing to run it as root`);
+    chmodSync(join(bin, 'hook'), 0o755);
+    expect(() => requireTrustedHooks(edits)).not.toThrow();
+  });
+});
 
 describe('loading spec files', () => {
   it('reads .json and .yaml only, non-recursively, sorted', () => {

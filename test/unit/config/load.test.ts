@@ -288,6 +288,16 @@ describe('trust in the config file (the runtime runs as root)', () => {
     }
   });
 
+  test('a file in a directory others can write is refused (the file could be replaced)', () => {
+    const open = join(dir, 'open');
+    mkdirSync(open, { mode: 0o755 });
+    chmodSync(open, 0o777);
+    const f = join(open, 'c.toml');
+    writeFileSync(f, 'disable-require = true\n');
+    chmodSync(f, 0o644);
+    expect(() => loadConfig({ env: { [CONFIG_PATH_ENV]: f } })).toThrow(`config.toml ${f}: not trusted: ${open} is writable by group or others (mode 777): refusing to use it`);
+  });
+
   // chown needs root (CI runs as root); elsewhere the test is reported as skipped, not passed.
   (process.geteuid?.() === 0 ? test : test.skip)('a file owned by another user is refused', () => {
     const f = write('other.toml', 0o644);

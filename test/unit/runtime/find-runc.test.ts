@@ -86,6 +86,15 @@ describe('findLowLevelRuntime on real files', () => {
     expect(findLowLevelRuntime(['runc'], `${bin1}:${bin3}`, { self: join(bin1, 'runc') }).path).toBe(join(bin3, 'runc'));
   });
 
+  test('a runtime in a directory others can write is refused: it could be replaced', () => {
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    exe(join(open, 'runc'));
+    chmodSync(open, 0o777);
+    const e = thrown(() => findLowLevelRuntime(['runc'], open, { self }));
+    expect(e.message).toBe(`low-level runtime ${join(open, 'runc')} is in ${open}, which someone other than root can write: refusing to exec it`);
+  });
+
   test('a symlinked runtime is validated at its target and reported with it', () => {
     const real = exe(join(dir, 'runc.real'));
     symlinkSync(real, join(bin1, 'runc'));
@@ -147,7 +156,8 @@ describe('findLowLevelRuntime with an injected fs', () => {
       seen,
       stat: (p) => {
         seen.push(p);
-        return files[links[p] ?? p];
+        const isDir = Object.keys(files).some((f) => f.startsWith(`${p}/`));
+        return files[links[p] ?? p] ?? (isDir ? { isFile: false, mode: 0o40755, uid: 0, dev: 1, ino: 1 } : undefined);
       },
       realpath: (p) => links[p] ?? p,
     };
@@ -161,13 +171,13 @@ describe('findLowLevelRuntime with an injected fs', () => {
       // every path stat'ed for the answer, so the launcher view goes stale when any of them changes
       consulted: [{ path: '/opt/bin/runc', identity: '-' }, { path: '/usr/bin/runc', identity: '?' }],
     });
-    expect(fs.seen).toEqual(['/usr/local/bin/nvidia-runtime', '/opt/bin/runc', '/usr/bin/runc']);
+    expect(fs.seen).toEqual(['/usr/local/bin/nvidia-runtime', '/opt/bin/runc', '/usr/bin/runc', '/usr/bin']); // its directory: trust
   });
 
   test('falls back to /usr/sbin when PATH is unset', () => {
     const fs = fakeFs({ '/usr/sbin/runc': file({ ino: 7 }) });
     expect(findLowLevelRuntime(['runc'], undefined, { self: '/x/self', fs, euid: 0 }).path).toBe('/usr/sbin/runc');
-    expect(fs.seen).toEqual(['/x/self', '/usr/local/sbin/runc', '/usr/local/bin/runc', '/usr/sbin/runc']);
+    expect(fs.seen).toEqual(['/x/self', '/usr/local/sbin/runc', '/usr/local/bin/runc', '/usr/sbin/runc', '/usr/sbin']);
   });
 
   test('installed as /usr/local/bin/runc, we skip ourselves and find the real one', () => {

@@ -9,13 +9,11 @@
  * the same host gives byte-identical output.
  */
 import { posix } from 'node:path';
-import { HOOK_ENV, HOOK_TIMEOUT_SECONDS, IPC_BIND, READ_ONLY_BIND } from '../edits/build.js';
-import { mergeEdits, type DeviceNode, type Hook, type Mount } from '../edits/types.js';
+import { deviceEdits, driverEdits } from '../edits/build.js';
+import { mergeEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
 import { CAPABILITIES } from '../host/capabilities.js';
-import { gpuDeviceNode, migDeviceCapabilities, type DeviceNode as HostDeviceNode } from '../host/devices.js';
-import { listDeviceNodes, listDriverFiles, type HostInventory } from '../host/inventory.js';
-import { hostPathOf, normalizeRoot } from '../host/root.js';
+import { migKey, type HostInventory } from '../host/inventory.js';
 import type { GpuInfo, MigDeviceInfo } from '../host/types.js';
 import { classProblem, vendorProblem } from './names.js';
 import type { CdiContainerEdits, CdiDevice, CdiSpec } from './types.js';
@@ -29,8 +27,6 @@ export interface GenerateOptions {
   class?: string;
   /** Default index and uuid (NVIDIA's default). */
   deviceNameStrategies?: readonly string[];
-  /** Where device nodes are looked up; default the inventory's dev root. */
-  devRoot?: string;
   /** Absolute host path of nvidia-runtime-hook. */
   hookPath: string;
 }
@@ -57,44 +53,15 @@ function migName(g: GpuInfo, m: MigDeviceInfo, s: DeviceNameStrategy): string {
   return s === 'index' ? `${g.index}:${m.index}` : s === 'uuid' ? m.uuid : `mig${g.index}:${m.index}`;
 }
 
-/** A CDI device node from a host lookup: hostPath only when the node lives elsewhere than its container path. */
-function cdiNode(n: HostDeviceNode): DeviceNode {
-  const node: DeviceNode = { path: n.path };
-  if (n.hostPath !== n.path) node.hostPath = n.hostPath;
-  return { ...node, type: n.type, major: n.major, minor: n.minor, fileMode: n.fileMode, permissions: 'rwm' };
-}
-
 const enabledMigs = (g: GpuInfo): MigDeviceInfo[] => (g.migEnabled === false ? [] : [...g.migDevices].sort((a, b) => a.index - b.index));
 
-/** The spec-level edits: control nodes, NVIDIA_VISIBLE_DEVICES=void, driver file mounts, the ldcache hook. */
+/**
+ * The spec-level edits: what the direct path gives a container with every capability (the one builder,
+ * src/edits/build.ts), minus the rootfs the hook cannot know yet, plus NVIDIA_VISIBLE_DEVICES=void: engines set it
+ * from nothing, and `void` tells a legacy hook or runtime further down the chain that the container is handled.
+ */
 function commonEdits(inv: HostInventory, hookPath: string): CdiContainerEdits {
-  const control = listDeviceNodes(inv, CAPABILITIES, { gpus: [] }).nodes.map(cdiNode);
-  const files = listDriverFiles(inv, CAPABILITIES);
-  const libraries = [...files.libraries.libraries, ...files.libraries.libraries32];
-  const bind = (paths: string[], options: string[]): Mount[] =>
-    paths.map((p) => ({ hostPath: hostPathOf(inv.root, p), containerPath: p, type: 'bind', options: [...options] }));
-  const mounts = [
-    ...bind(libraries, READ_ONLY_BIND),
-    ...bind(files.binaries.paths, READ_ONLY_BIND),
-    ...bind(files.firmware, READ_ONLY_BIND),
-    ...bind(files.ipcs.paths, IPC_BIND),
-  ];
-  // Engines set NVIDIA_VISIBLE_DEVICES from nothing; `void` tells a legacy hook or runtime further down the chain
-  // that this container is already handled (the CDI devices are the grant).
-  const edits: CdiContainerEdits = { env: ['NVIDIA_VISIBLE_DEVICES=void'] };
-  if (control.length > 0) edits.deviceNodes = control;
-  if (mounts.length > 0) edits.mounts = mounts;
-  if (libraries.length > 0) edits.hooks = [ldcacheHook(hookPath, libraries)];
-  return edits;
-}
-
-/** Same hook as the direct path (src/edits/build.ts), minus `--root`: the hook takes the rootfs from the OCI state. */
-function ldcacheHook(hookPath: string, libraries: string[]): Hook {
-  const args = ['nvidia-runtime-hook', 'update-ldcache'];
-  for (const f of [...new Set(libraries.map((l) => posix.dirname(l)))]) args.push('--folder', f);
-  const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
-  if (libcuda) args.push('--link', `${posix.basename(libcuda)}::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
-  return { hookName: 'createContainer', path: hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
+  return { env: ['NVIDIA_VISIBLE_DEVICES=void'], ...driverEdits(inv, CAPABILITIES, { hookPath }) };
 }
 
 export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions): CdiSpec {
@@ -106,14 +73,19 @@ export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions)
   if (cp) throw input(`--class: ${cp}`, 'use a class such as gpu');
   if (!posix.isAbsolute(opts.hookPath)) throw input(`hook path ${opts.hookPath} is not absolute`, 'pass the absolute path of nvidia-runtime-hook');
   const names = strategies(opts.deviceNameStrategies);
-  const inv: HostInventory = { ...inventory, devRoot: normalizeRoot(opts.devRoot ?? inventory.devRoot) };
+  const inv = inventory;
   const gpus = [...inv.driver.gpus].sort((a, b) => a.index - b.index);
 
   // Missing nodes are an error here, not a silent omission: a spec naming a GPU it cannot grant is worse than none.
-  const gpuEdits = (g: GpuInfo): CdiContainerEdits => ({ deviceNodes: [cdiNode(gpuDeviceNode(inv.devRoot, g.minor, { strict: true })!)] });
+  const gpuEdits = (g: GpuInfo): CdiContainerEdits => {
+    const problem = inv.nodeProblems[`/dev/nvidia${g.minor}`];
+    if (problem) throw problem;
+    return deviceEdits(inv, { gpus: [g] });
+  };
   const migEdits = (g: GpuInfo, m: MigDeviceInfo): CdiContainerEdits => {
-    const caps = migDeviceCapabilities(inv.root, inv.devRoot, { gpuMinor: g.minor, gpuInstanceId: m.gpuInstanceId, computeInstanceId: m.computeInstanceId }, { strict: true });
-    return { deviceNodes: [...gpuEdits(g).deviceNodes!, ...caps.flatMap((c) => (c.node ? [cdiNode(c.node)] : []))] };
+    const problem = inv.nodeProblems[`/dev/nvidia${g.minor}`] ?? inv.migProblems[migKey(g, m)];
+    if (problem) throw problem;
+    return deviceEdits(inv, { gpus: [g], migDevices: [{ gpu: g, mig: m }] });
   };
 
   const devices: CdiDevice[] = [];

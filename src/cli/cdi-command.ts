@@ -92,7 +92,6 @@ function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
         vendor: args.vendor,
         class: args.class,
         deviceNameStrategies: args['device-name-strategy'],
-        devRoot: args['dev-root'],
         hookPath: d.hookPath(),
       });
       const text = formatSpec(spec, format);

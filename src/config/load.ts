@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
+import { isCapability, type Capability } from '../host/capabilities.js';
 import { trustProblem } from '../trust.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, identityOf, isTrusted, statIdentity } from '../launcher-contract.js';
 import { deepFreeze, mutableDefaults } from './defaults.js';
@@ -295,14 +296,14 @@ function build(doc: Record<string, unknown>): RuntimeConfig {
 }
 
 /** "compute, utility" → ["compute","utility"]; "all" → every known one; unknown names warn and are dropped. */
-function parseCapabilities(value: string, warnings: string[]): string[] {
-  const out: string[] = [];
+function parseCapabilities(value: string, warnings: string[]): Capability[] {
+  const out: Capability[] = [];
   for (const raw of value.split(',')) {
     const cap = raw.trim();
     if (cap === '') continue;
     if (cap === 'all') {
       for (const k of KNOWN_CAPABILITIES) if (!out.includes(k)) out.push(k);
-    } else if ((KNOWN_CAPABILITIES as readonly string[]).includes(cap)) {
+    } else if (isCapability(cap)) {
       if (!out.includes(cap)) out.push(cap);
     } else {
       warnings.push(`supported-driver-capabilities: unknown capability "${cap}" ignored`);

@@ -4,6 +4,7 @@
  * unknown key is a warning (forward compatibility with newer peer files), not an error. Unknown keys are found
  * by walking the document against `properties` (see unknownKeys).
  */
+import { CAPABILITIES, type Capability } from '../host/capabilities.js';
 
 export type RuntimeMode = 'auto' | 'legacy' | 'cdi' | 'csv';
 export const RUNTIME_MODES: readonly RuntimeMode[] = ['auto', 'legacy', 'cdi', 'csv'];
@@ -15,7 +16,8 @@ export const CUDA_COMPAT_MODES: readonly CudaCompatMode[] = ['ldconfig', 'mount'
 export const LOG_LEVELS = ['panic', 'fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace'] as const;
 
 /** The driver capabilities the peer knows (`all` expands to these). */
-export const KNOWN_CAPABILITIES = ['compat32', 'compute', 'display', 'graphics', 'ngx', 'utility', 'video'] as const;
+/** The capabilities config.toml may name (the one list, src/host/capabilities.ts), sorted. */
+export const KNOWN_CAPABILITIES: readonly Capability[] = Object.freeze([...CAPABILITIES].sort());
 
 /** `[features]` names: v1.17.9 plus the booleans HEAD added. Anything else under [features] warns. */
 export const KNOWN_FEATURES = [
@@ -71,7 +73,7 @@ export interface RuntimeConfig {
   swarmResource: string;
   acceptEnvvarWhenUnprivileged: boolean;
   acceptVolumeMounts: boolean;
-  supportedCapabilities: string[];
+  supportedCapabilities: Capability[];
   cli: CliConfig;
   runtime: RuntimeSection;
   hook: { path: string; skipModeDetection: boolean };

@@ -1,17 +1,22 @@
 /**
- * Request + host → ContainerEdits. This is where "what the container asked for" meets "what the host has":
- * device nodes with the host's real major:minor, read-only bind mounts of the capability's driver files at their
- * host paths (sources are always host paths under the driver root, never paths from the image), the granted
- * NVIDIA_VISIBLE_DEVICES and one createContainer hook that makes the libraries loadable. Pure apart from the
- * host lookups it is handed (the inventory).
+ * Host snapshot + what is wanted → ContainerEdits: the one builder, pure (it only selects from the snapshot, which
+ * did every lookup when it was taken). The runtime's direct path, `cdi generate` and `explain` all derive their edits
+ * here, so the direct and CDI paths agree by construction:
+ *
+ * - `driverEdits`: control nodes and read-only bind mounts of the capability's driver files at their host paths
+ *   (sources are always host paths under the driver root, never paths from the image), and the createContainer hook
+ *   that makes the libraries loadable;
+ * - `deviceEdits`: the nodes of the selected GPUs and MIG devices, with the host's real major:minor;
+ * - `buildEdits`: both for a request, plus the granted NVIDIA_VISIBLE_DEVICES.
  */
 import { posix } from 'node:path';
-import type { HostInventory } from '../host/inventory.js';
-import { listDeviceNodes, listDriverFiles } from '../host/inventory.js';
+import { listDeviceNodes, listDriverFiles, type DeviceSelection, type HostInventory } from '../host/inventory.js';
+import type { Capability } from '../host/capabilities.js';
+import type { HostDeviceNode } from '../host/devices.js';
 import { hostPathOf } from '../host/root.js';
 import type { DeviceRequest } from '../request/types.js';
 import { selectedGpus, type ResolvedDevices } from '../request/resolve.js';
-import type { ContainerEdits, DeviceNode, Mount } from './types.js';
+import type { ContainerEdits, DeviceNode, Hook, Mount } from './types.js';
 
 /** Read-only, no setuid, no device files, and no propagation back to the host (SECURITY.md R2). */
 export const READ_ONLY_BIND = ['ro', 'nosuid', 'nodev', 'rbind', 'rprivate'];
@@ -20,6 +25,62 @@ export const IPC_BIND = ['nosuid', 'nodev', 'noexec', 'rbind', 'rprivate'];
 /** Every hook we inject runs with exactly this environment, never the image's (CVE-2025-23266). */
 export const HOOK_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 export const HOOK_TIMEOUT_SECONDS = 30;
+
+/** Where the ld cache hook runs: its host path, and the container's rootfs when known (the direct path). Without
+ *  a rootfs (a CDI spec is written before any container exists) the hook reads it from the OCI state on stdin. */
+export interface HookTarget {
+  hookPath: string;
+  rootfs?: string;
+}
+
+/** A host node as an edit: hostPath only when the node lives elsewhere than its container path. */
+export function nodeEdit(n: HostDeviceNode): DeviceNode {
+  const node: DeviceNode = { path: n.path };
+  if (n.hostPath !== n.path) node.hostPath = n.hostPath;
+  return { ...node, type: n.type, major: n.major, minor: n.minor, fileMode: n.fileMode, permissions: 'rwm' };
+}
+
+/** The createContainer hook: soname links and the ld cache inside the container, by the native hook. */
+export function ldcacheHook(libraries: readonly string[], target: HookTarget): Hook {
+  const args = ['nvidia-runtime-hook', 'update-ldcache'];
+  if (target.rootfs !== undefined) args.push('--root', target.rootfs);
+  for (const f of [...new Set(libraries.map((l) => posix.dirname(l)))]) args.push('--folder', f);
+  const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
+  // The dev link names the versioned file, not libcuda.so.1: that soname link only appears when ldconfig runs,
+  // after the links are made, and ldconfig skips a dangling link.
+  if (libcuda) args.push('--link', `${posix.basename(libcuda)}::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
+  return { hookName: 'createContainer', path: target.hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
+}
+
+/** What every container with these capabilities gets: control nodes, driver file mounts, the ld cache hook. */
+export function driverEdits(inv: HostInventory, caps: readonly Capability[], target: HookTarget): ContainerEdits {
+  const control = listDeviceNodes(inv, caps, { gpus: [] }).nodes.map(nodeEdit);
+  const files = listDriverFiles(inv, caps);
+  const bind = (paths: readonly string[], options: readonly string[]): Mount[] =>
+    paths.map((p) => ({ hostPath: hostPathOf(inv.root, p), containerPath: p, type: 'bind', options: [...options] }));
+  const libraries = [...files.libraries.libraries, ...files.libraries.libraries32];
+  const mounts = [
+    ...bind(libraries, READ_ONLY_BIND),
+    ...bind(files.binaries.paths, READ_ONLY_BIND),
+    ...bind(files.firmware, READ_ONLY_BIND),
+    ...bind(files.ipcs.paths, IPC_BIND),
+  ];
+  const edits: ContainerEdits = {};
+  if (control.length > 0) edits.deviceNodes = control;
+  if (mounts.length > 0) edits.mounts = mounts;
+  if (libraries.length > 0) edits.hooks = [ldcacheHook(libraries, target)];
+  return edits;
+}
+
+/** The nodes of the selected GPUs (and MIG devices: their parent GPU's node, then their capability nodes). */
+export function deviceEdits(inv: HostInventory, selection: DeviceSelection): ContainerEdits {
+  const listing = listDeviceNodes(inv, [], selection);
+  const nodes = [
+    ...listing.nodes.filter((n) => selection.gpus.some((g) => n.path === `/dev/nvidia${g.minor}`)),
+    ...listing.migCapabilities.flatMap((c) => (c.node ? [c.node] : [])),
+  ].map(nodeEdit);
+  return nodes.length > 0 ? { deviceNodes: nodes } : {};
+}
 
 export interface BuildInput {
   inventory: HostInventory;
@@ -37,44 +98,20 @@ export interface BuiltEdits {
   granted: string;
 }
 
+/** The direct path's edits for a resolved request. */
 export function buildEdits(input: BuildInput): BuiltEdits {
   const { inventory: inv, request, resolved } = input;
-  const gpus = selectedGpus(resolved);
-  const devices = listDeviceNodes(inv, request.capabilities, { gpus, migDevices: resolved.migDevices });
-  const deviceNodes: DeviceNode[] = [
-    ...devices.nodes,
-    ...devices.migCapabilities.flatMap((c) => (c.node ? [c.node] : [])),
-  ].map((n) => ({ path: n.path, type: n.type, major: n.major, minor: n.minor, fileMode: n.fileMode, permissions: 'rwm' }));
-
-  const files = listDriverFiles(inv, request.capabilities);
-  const bind = (paths: string[], options: string[]): Mount[] =>
-    paths.map((p) => ({ hostPath: hostPathOf(inv.root, p), containerPath: p, type: 'bind', options }));
-  const libraries = [...files.libraries.libraries, ...files.libraries.libraries32];
-  const mounts = [
-    ...bind(libraries, READ_ONLY_BIND),
-    ...bind(files.binaries.paths, READ_ONLY_BIND),
-    ...bind(files.firmware, READ_ONLY_BIND),
-    ...bind(files.ipcs.paths, IPC_BIND),
-  ];
-
   const granted =
     request.devices.length === 0
       ? 'none'
       : [...resolved.gpus.map((g) => g.uuid), ...resolved.migDevices.map((m) => m.mig.uuid)].join(',');
-
-  const edits: ContainerEdits = { env: [`NVIDIA_VISIBLE_DEVICES=${granted}`], deviceNodes, mounts };
-  if (libraries.length > 0) edits.hooks = [ldcacheHook(input, libraries)];
+  const driver = driverEdits(inv, request.capabilities, { hookPath: input.hookPath, rootfs: input.rootfs });
+  const devices = deviceEdits(inv, { gpus: selectedGpus(resolved), migDevices: resolved.migDevices });
+  const edits: ContainerEdits = { env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] };
+  const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? [])];
+  // Empty lists stay present here, as before: applyEdits treats them as "nothing to add".
+  edits.deviceNodes = deviceNodes;
+  edits.mounts = driver.mounts ?? [];
+  if (driver.hooks) edits.hooks = driver.hooks;
   return { edits, granted };
-}
-
-/** The createContainer hook: soname links and the ld cache inside the container, by the native hook. */
-function ldcacheHook(input: BuildInput, libraries: string[]) {
-  const folders = [...new Set(libraries.map((l) => posix.dirname(l)))];
-  const args = ['nvidia-runtime-hook', 'update-ldcache', '--root', input.rootfs];
-  for (const f of folders) args.push('--folder', f);
-  const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
-  // The dev link names the versioned file, not libcuda.so.1: that soname link only appears when ldconfig runs,
-  // after the links are made, and ldconfig skips a dangling link.
-  if (libcuda) args.push('--link', `${posix.basename(libcuda)}::${posix.join(posix.dirname(libcuda), 'libcuda.so')}`);
-  return { hookName: 'createContainer', path: input.hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
 }

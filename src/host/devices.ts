@@ -6,19 +6,14 @@
  */
 import { lstatSync, readFileSync } from 'node:fs';
 import { NvrError } from '../errors.js';
+import type { DeviceNode } from '../edits/types.js';
 import { resolveInRoot } from './root.js';
 
-export interface DeviceNode {
-  /** Path inside the container ("/dev/nvidia0"). */
-  path: string;
-  /** The node on the host (dev root + resolved path). */
-  hostPath: string;
-  type: 'c';
-  major: number;
-  minor: number;
-  /** Permission bits of the host node (st_mode & 07777). */
-  fileMode: number;
-}
+/**
+ * A node found on the host: the edits' DeviceNode (CDI's shape) with everything the host told us filled in —
+ * `hostPath` (dev root + resolved path), type, major:minor from st_rdev, `fileMode` (st_mode & 07777).
+ */
+export type HostDeviceNode = DeviceNode & Required<Pick<DeviceNode, 'hostPath' | 'type' | 'major' | 'minor' | 'fileMode'>>;
 
 export interface LookupOptions {
   /** Throw NvrError DEVICE instead of returning undefined when the node is missing or not a char device. */
@@ -34,7 +29,7 @@ export function decodeRdev(rdev: bigint | number): { major: number; minor: numbe
 }
 
 /** The character device at `path` under `devRoot`, or undefined (or NvrError DEVICE when strict). */
-export function lookupDeviceNode(devRoot: string, path: string, options: LookupOptions = {}): DeviceNode | undefined {
+export function lookupDeviceNode(devRoot: string, path: string, options: LookupOptions = {}): HostDeviceNode | undefined {
   const where = resolveInRoot(devRoot, path);
   let problem = 'does not exist';
   if (where.exists) {
@@ -58,8 +53,8 @@ export function lookupDeviceNode(devRoot: string, path: string, options: LookupO
 }
 
 /** Look up several nodes, keeping the ones that exist, in the given order. */
-export function lookupDeviceNodes(devRoot: string, paths: Iterable<string>, options: LookupOptions = {}): DeviceNode[] {
-  const out: DeviceNode[] = [];
+export function lookupDeviceNodes(devRoot: string, paths: Iterable<string>, options: LookupOptions = {}): HostDeviceNode[] {
+  const out: HostDeviceNode[] = [];
   for (const p of paths) {
     const node = lookupDeviceNode(devRoot, p, options);
     if (node) out.push(node);
@@ -68,7 +63,7 @@ export function lookupDeviceNodes(devRoot: string, paths: Iterable<string>, opti
 }
 
 /** `/dev/nvidia<minor>` of one GPU. */
-export function gpuDeviceNode(devRoot: string, minor: number, options: LookupOptions = {}): DeviceNode | undefined {
+export function gpuDeviceNode(devRoot: string, minor: number, options: LookupOptions = {}): HostDeviceNode | undefined {
   return lookupDeviceNode(devRoot, `/dev/nvidia${minor}`, options);
 }
 
@@ -106,7 +101,7 @@ export interface CapabilityNode {
   /** The /proc capability file (in-root path), which is bind-mounted too. */
   procPath: string;
   /** `/dev/nvidia-caps/nvidia-cap<N>` when both the file and the node exist. */
-  node?: DeviceNode;
+  node?: HostDeviceNode;
 }
 
 function capabilityNode(driverRoot: string, devRoot: string, procPath: string, options: LookupOptions): CapabilityNode | undefined {

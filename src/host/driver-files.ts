@@ -42,13 +42,17 @@ function isElfFile(hostPath: string): boolean {
   }
 }
 
-function selectLibraries(
+/**
+ * For each soname prefix, the library the root's ld cache offers: x86-64 (or i386) entries whose key starts with
+ * the prefix, resolved inside the root, version-filtered; the last acceptable entry in cache order wins.
+ */
+export function librariesByPrefix(
   root: string,
   ldcache: LdCache,
-  prefixes: string[],
+  prefixes: readonly string[],
   arch: number,
   driverVersion: string,
-): { paths: string[]; missing: string[] } {
+): Map<string, string> {
   const chosen = new Map<string, string>();
   for (const entry of ldcache.entries) {
     if (!entryMatchesArch(entry, arch)) continue;
@@ -58,13 +62,19 @@ function selectLibraries(
     // The seed's selector: the real file must be an ELF object whose name ends with the driver version
     // (this drops stale libraries of another driver that are still in the cache).
     if (!file.exists || !posix.basename(file.path).endsWith(driverVersion) || !isElfFile(file.hostPath)) continue;
-    chosen.set(name, file.path); // the last acceptable entry in cache order wins
+    chosen.set(name, file.path);
   }
+  return chosen;
+}
+
+/** What `wanted` maps to in `found`, in wanted order, without duplicates; the rest is missing. */
+export function pick(found: ReadonlyMap<string, string> | Readonly<Record<string, string>>, wanted: readonly string[]): FileLookup {
+  const get = (k: string): string | undefined => (found instanceof Map ? found.get(k) : (found as Record<string, string>)[k]);
   const paths: string[] = [];
   const missing: string[] = [];
-  for (const p of prefixes) {
-    const path = chosen.get(p);
-    if (path === undefined) missing.push(p);
+  for (const w of wanted) {
+    const path = get(w);
+    if (path === undefined) missing.push(w);
     else if (!paths.includes(path)) paths.push(path);
   }
   return { paths, missing };
@@ -84,10 +94,8 @@ export function findLibraries(
   const capList = [...caps];
   const prefixes = libraryPrefixesFor(capList);
   const compat32 = options.compat32 ?? capList.includes('compat32');
-  const lib64 = selectLibraries(root, ldcache, prefixes, ARCH_X86_64, driverVersion);
-  const lib32 = compat32
-    ? selectLibraries(root, ldcache, prefixes, ARCH_I386, driverVersion)
-    : { paths: [], missing: [] };
+  const lib64 = pick(librariesByPrefix(root, ldcache, prefixes, ARCH_X86_64, driverVersion), prefixes);
+  const lib32 = compat32 ? pick(librariesByPrefix(root, ldcache, prefixes, ARCH_I386, driverVersion), prefixes) : { paths: [], missing: [] };
   return { libraries: lib64.paths, libraries32: lib32.paths, missing: lib64.missing, missing32: lib32.missing };
 }
 

@@ -1,27 +1,48 @@
 /**
- * The host, as one value: the driver (from NVML under the driver root), its ld cache, and the roots.
- * Composes the host modules; the file and device listings are thin helpers over them.
+ * The host, as one immutable value (the snapshot every edit is derived from): the driver (from NVML under the driver
+ * root), its ld cache, the roots, and every lookup the edits need, done once when the snapshot is taken — driver
+ * files of every capability, every control node, the node of every GPU, the capability nodes of every MIG device.
+ * `listDriverFiles` and `listDeviceNodes` then only select from it (no I/O), so the runtime, `cdi generate`,
+ * `explain` and `nvidia-container-cli list` all see the same host.
  */
 import { statSync } from 'node:fs';
+import { deepFreeze } from '../config/defaults.js';
 import { NvrError } from '../errors.js';
-import type { Capability } from './capabilities.js';
-import { controlDevicesFor } from './capabilities.js';
-import { lookupDeviceNodes, migDeviceCapabilities, type CapabilityNode, type DeviceNode } from './devices.js';
-import { findBinaries, findFirmware, findIpcs, findLibraries, type FileLookup, type LibraryLookup } from './driver-files.js';
-import { readLdCache, type LdCache } from './ldcache.js';
+import { binariesFor, CAPABILITIES, CONTROL_DEVICES, controlDevicesFor, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
+import { lookupDeviceNode, migDeviceCapabilities, type CapabilityNode, type HostDeviceNode } from './devices.js';
+import { findBinary, findFirmware, findIpcs, librariesByPrefix, pick, type FileLookup, type LibraryLookup } from './driver-files.js';
+import { ARCH_I386, ARCH_X86_64, readLdCache, type LdCache } from './ldcache.js';
 import { findNvmlLibrary, queryDriver, type NvmlAddon } from './nvml.js';
 import { normalizeRoot } from './root.js';
 import type { DriverInfo, GpuInfo, MigDeviceInfo } from './types.js';
 
+/** A lookup that the strict consumer (`cdi generate`) must refuse: what was wrong, as the error to throw. */
+type Problem = NvrError;
+
 export interface HostInventory {
   /** Driver root, normalised ("/" or "/run/nvidia/driver"). */
-  root: string;
+  readonly root: string;
   /** Where device nodes are looked up (defaults to the driver root). */
-  devRoot: string;
-  ldcache: LdCache;
+  readonly devRoot: string;
+  readonly ldcache: LdCache;
   /** Host path of the libnvidia-ml that was queried. */
-  nvmlLibrary: string;
-  driver: DriverInfo;
+  readonly nvmlLibrary: string;
+  readonly driver: DriverInfo;
+  /** Every capability's driver files, looked up once: library per soname prefix (64- and 32-bit), binary per
+   *  name, the IPC endpoints that exist, the GSP firmware. */
+  readonly libraries: Readonly<Record<string, string>>;
+  readonly libraries32: Readonly<Record<string, string>>;
+  readonly binaries: Readonly<Record<string, string>>;
+  readonly ipcs: readonly string[];
+  readonly firmware: readonly string[];
+  /** Control nodes and /dev/nvidia<minor> of every GPU, by container path; absent when missing. */
+  readonly nodes: Readonly<Record<string, HostDeviceNode>>;
+  /** Why a GPU node is unusable, by container path. */
+  readonly nodeProblems: Readonly<Record<string, Problem>>;
+  /** Capability files and nodes of every MIG device, by migKey(). */
+  readonly migCapabilities: Readonly<Record<string, readonly CapabilityNode[]>>;
+  /** Why a MIG device's capabilities are incomplete, by migKey(). */
+  readonly migProblems: Readonly<Record<string, Problem>>;
 }
 
 export interface InventoryOptions {
@@ -45,7 +66,19 @@ function requireDirectory(root: string): void {
   }
 }
 
-/** Read the ld cache of the driver root and query NVML from it. */
+export const migKey = (gpu: GpuInfo, mig: MigDeviceInfo): string => `${gpu.minor}/${mig.gpuInstanceId}/${mig.computeInstanceId}`;
+
+function problemOf(f: () => unknown): Problem | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    if (e instanceof NvrError) return e;
+    throw e;
+  }
+}
+
+/** Read the host once: the ld cache of the driver root, NVML from it, and every lookup under the roots. */
 export function loadHostInventory(options: InventoryOptions): HostInventory {
   const root = normalizeRoot(options.driverRoot);
   requireDirectory(root);
@@ -53,7 +86,35 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
   const ldcache = readLdCache(root);
   const nvmlLibrary = findNvmlLibrary(root, ldcache);
   const driver = queryDriver(nvmlLibrary, options.addon);
-  return { root, devRoot, ldcache, nvmlLibrary, driver };
+
+  const prefixes = libraryPrefixesFor(CAPABILITIES);
+  const libraries = Object.fromEntries(librariesByPrefix(root, ldcache, prefixes, ARCH_X86_64, driver.driverVersion));
+  const libraries32 = Object.fromEntries(librariesByPrefix(root, ldcache, prefixes, ARCH_I386, driver.driverVersion));
+  const binaries: Record<string, string> = {};
+  for (const name of binariesFor(CAPABILITIES)) {
+    const path = findBinary(root, name);
+    if (path !== undefined) binaries[name] = path;
+  }
+  const ipcs = findIpcs(root, CAPABILITIES).paths;
+  const firmware = findFirmware(root, driver.driverVersion);
+  const nodes: Record<string, HostDeviceNode> = {};
+  const nodeProblems: Record<string, Problem> = {};
+  for (const path of [...CONTROL_DEVICES, ...driver.gpus.map((g) => `/dev/nvidia${g.minor}`)]) {
+    const node = lookupDeviceNode(devRoot, path);
+    if (node) nodes[path] = node;
+    else nodeProblems[path] = problemOf(() => lookupDeviceNode(devRoot, path, { strict: true }))!;
+  }
+  const migCapabilities: Record<string, CapabilityNode[]> = {};
+  const migProblems: Record<string, Problem> = {};
+  for (const gpu of driver.gpus) {
+    for (const mig of gpu.migDevices) {
+      const ids = { gpuMinor: gpu.minor, gpuInstanceId: mig.gpuInstanceId, computeInstanceId: mig.computeInstanceId };
+      migCapabilities[migKey(gpu, mig)] = migDeviceCapabilities(root, devRoot, ids);
+      const problem = problemOf(() => migDeviceCapabilities(root, devRoot, ids, { strict: true }));
+      if (problem) migProblems[migKey(gpu, mig)] = problem;
+    }
+  }
+  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems });
 }
 
 export interface DriverFiles {
@@ -63,14 +124,18 @@ export interface DriverFiles {
   ipcs: FileLookup;
 }
 
-/** Libraries, binaries, firmware and IPC endpoints the given capabilities bring. */
+/** Libraries, binaries, firmware and IPC endpoints the given capabilities bring (selected from the snapshot). */
 export function listDriverFiles(inv: HostInventory, caps: Iterable<Capability>): DriverFiles {
   const capList = [...caps];
+  const prefixes = libraryPrefixesFor(capList);
+  const lib64 = pick(inv.libraries, prefixes);
+  const lib32 = capList.includes('compat32') ? pick(inv.libraries32, prefixes) : { paths: [], missing: [] };
+  const ipcs = ipcsFor(capList);
   return {
-    libraries: findLibraries(inv.root, inv.ldcache, capList, inv.driver.driverVersion),
-    binaries: findBinaries(inv.root, capList),
-    firmware: findFirmware(inv.root, inv.driver.driverVersion),
-    ipcs: findIpcs(inv.root, capList),
+    libraries: { libraries: lib64.paths, libraries32: lib32.paths, missing: lib64.missing, missing32: lib32.missing },
+    binaries: pick(inv.binaries, binariesFor(capList)),
+    firmware: [...inv.firmware],
+    ipcs: { paths: ipcs.filter((p) => inv.ipcs.includes(p)), missing: ipcs.filter((p) => !inv.ipcs.includes(p)) },
   };
 }
 
@@ -82,7 +147,7 @@ export interface DeviceSelection {
 
 export interface DeviceListing {
   /** Control nodes for the capabilities, then one /dev/nvidiaN per GPU. */
-  nodes: DeviceNode[];
+  nodes: HostDeviceNode[];
   /** MIG capability files and nodes, per selected MIG device. */
   migCapabilities: CapabilityNode[];
 }
@@ -91,13 +156,7 @@ export interface DeviceListing {
 export function listDeviceNodes(inv: HostInventory, caps: Iterable<Capability>, sel: DeviceSelection): DeviceListing {
   const paths = [...controlDevicesFor(caps), ...sel.gpus.map((g) => `/dev/nvidia${g.minor}`)];
   return {
-    nodes: lookupDeviceNodes(inv.devRoot, paths),
-    migCapabilities: (sel.migDevices ?? []).flatMap(({ gpu, mig }) =>
-      migDeviceCapabilities(inv.root, inv.devRoot, {
-        gpuMinor: gpu.minor,
-        gpuInstanceId: mig.gpuInstanceId,
-        computeInstanceId: mig.computeInstanceId,
-      }),
-    ),
+    nodes: paths.flatMap((p) => (inv.nodes[p] ? [inv.nodes[p]!] : [])),
+    migCapabilities: (sel.migDevices ?? []).flatMap(({ gpu, mig }) => inv.migCapabilities[migKey(gpu, mig)] ?? []),
   };
 }

@@ -1,25 +1,15 @@
 /** NVIDIA_DRIVER_CAPABILITIES (PEER §3.8): which groups of driver files a GPU container gets. */
 import { NvrError } from '../errors.js';
 import { quote } from './devices.js';
-import type { Capability } from './types.js';
+import { CAPABILITIES, isCapability, type Capability } from '../host/capabilities.js';
 
-/** Every capability, sorted: the default `supported-driver-capabilities`. */
-export const ALL_CAPABILITIES: readonly Capability[] = Object.freeze([
-  'compat32',
-  'compute',
-  'display',
-  'graphics',
-  'ngx',
-  'utility',
-  'video',
-] as const);
+export { isCapability };
+
+/** Every capability (the one list, src/host/capabilities.ts), sorted: the default `supported-driver-capabilities`. */
+export const ALL_CAPABILITIES: readonly Capability[] = Object.freeze([...CAPABILITIES].sort());
 
 /** What a container gets when it does not say (NCT; the LXC hook differs: utility only). */
 export const DEFAULT_CAPABILITIES: readonly Capability[] = Object.freeze(['compute', 'utility'] as const);
-
-export function isCapability(name: string): name is Capability {
-  return (ALL_CAPABILITIES as readonly string[]).includes(name);
-}
 
 function sortedUnique(caps: Iterable<Capability>): Capability[] {
   return [...new Set(caps)].sort();

@@ -7,7 +7,7 @@
  *   3. otherwise the env (NVIDIA_VISIBLE_DEVICES, or a legacy CUDA image meaning "all"), unless the
  *      container is unprivileged and the policy refuses env requests from unprivileged containers;
  *   4. nothing asked → not a GPU container, and nothing else is validated (it must run untouched).
- * Then the mode (src/runtime/mode.ts) picks the injection path. On the CDI path the spec decides what is
+ * Then the mode (src/request/mode.ts) picks the injection path. On the CDI path the spec decides what is
  * injected: NVIDIA_DRIVER_CAPABILITIES and NVIDIA_REQUIRE_* are not read (NVML is not queried either).
  */
 import { posix } from 'node:path';
@@ -18,7 +18,7 @@ import type { VisibleDevices } from './devices.js';
 import { envToMap } from './env.js';
 import type { ContainerFacts, DeviceRequest, RequestPolicy } from './types.js';
 import { parseRequirement } from '../require/grammar.js';
-import { chooseInjection } from '../runtime/mode.js';
+import { chooseInjection } from './mode.js';
 import { cdiAnnotationKeys, cdiDevicesFromAnnotations, DEFAULT_ANNOTATION_PREFIXES, DEFAULT_CDI_KIND } from './cdi-requests.js';
 
 export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({

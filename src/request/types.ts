@@ -5,8 +5,9 @@
 
 import type { RuntimeMode } from '../config/schema.js';
 
-/** Driver capabilities (NVIDIA_DRIVER_CAPABILITIES); each selects a group of driver files. */
-export type Capability = 'compute' | 'compat32' | 'display' | 'graphics' | 'ngx' | 'utility' | 'video';
+/** Driver capabilities (NVIDIA_DRIVER_CAPABILITIES); each selects a group of driver files (src/host/capabilities.ts). */
+export type { Capability } from '../host/capabilities.js';
+import type { Capability } from '../host/capabilities.js';
 
 /** One item of a device request, normalised (lowercase hex, 8-digit PCI domain, decimal indices). */
 export type DeviceSelector =
@@ -26,7 +27,7 @@ export interface DeviceRequest {
   source: 'annotations' | 'env' | 'volume-mounts' | 'legacy-cuda' | 'none';
   reasons: string[]; // human sentences: why this was decided (shown by `nvidia-ctk explain`)
   /**
-   * Present when the devices are injected from CDI specs (src/runtime/mode.ts decides): the fully-qualified
+   * Present when the devices are injected from CDI specs (src/request/mode.ts decides): the fully-qualified
    * names to resolve, request order, unique. Capabilities and requirements are then empty: the spec decides.
    */
   cdiDevices?: string[];
@@ -38,7 +39,7 @@ export interface RequestPolicy {
   acceptVolumeMounts: boolean; // accept-nvidia-visible-devices-as-volume-mounts, default false
   supportedCapabilities: Capability[]; // supported-driver-capabilities, default all seven
   disableRequire: boolean; // disable-require, default false
-  /** [nvidia-container-runtime] mode, default auto (which injection path; see src/runtime/mode.ts). */
+  /** [nvidia-container-runtime] mode, default auto (which injection path; see src/request/mode.ts). */
   mode?: RuntimeMode;
   /** [nvidia-container-runtime.modes.cdi] annotation-prefixes, default ["cdi.k8s.io/"]. */
   annotationPrefixes?: readonly string[];

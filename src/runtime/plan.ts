@@ -16,9 +16,9 @@ import type { OciHook, OciSpec } from '../oci/types.js';
 import { formatSelector } from '../request/devices.js';
 import { parseRequest } from '../request/parse.js';
 import { resolveDevices, selectedGpus, type ResolvedDevices } from '../request/resolve.js';
-import type { Capability, DeviceRequest, RequestPolicy } from '../request/types.js';
+import type { DeviceRequest, RequestPolicy } from '../request/types.js';
 import { evaluateRequirements } from '../require/evaluate.js';
-import { cdiOnDirectPathError } from './mode.js';
+import { cdiOnDirectPathError } from '../request/mode.js';
 
 export interface PlanDeps {
   loadInventory: (driverRoot: string) => HostInventory;
@@ -44,7 +44,7 @@ export function requestPolicy(config: FrozenRuntimeConfig): RequestPolicy {
   return {
     acceptEnvvarWhenUnprivileged: config.acceptEnvvarWhenUnprivileged,
     acceptVolumeMounts: config.acceptVolumeMounts,
-    supportedCapabilities: [...config.supportedCapabilities] as Capability[],
+    supportedCapabilities: [...config.supportedCapabilities],
     disableRequire: config.disableRequire,
     mode: config.runtime.mode,
     annotationPrefixes: [...config.runtime.cdi.annotationPrefixes],

@@ -123,7 +123,8 @@ describe('generateCdiSpec options', () => {
     const root = join(work, 'gpu1');
     const copy = join(work, 'devroot');
     mkdirSync(join(copy, 'dev'), { recursive: true });
-    expect(() => generateCdiSpec(inventory(root), { hookPath: HOOK, devRoot: copy })).toThrow(/device node \/dev\/nvidia0/);
+    const inv = loadHostInventory({ driverRoot: root, devRoot: copy });
+    expect(() => generateCdiSpec(inv, { hookPath: HOOK })).toThrow(/device node \/dev\/nvidia0/);
   });
 
   it('the hook has no --root (it reads the rootfs from the OCI state) and an explicit env and timeout', () => {

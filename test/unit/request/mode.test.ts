@@ -1,6 +1,6 @@
 import { parseDeviceItem } from '../../../src/request/devices.js';
 import type { DeviceSelector } from '../../../src/request/types.js';
-import { cdiNameOf, cdiOnDirectPathError, chooseInjection } from '../../../src/runtime/mode.js';
+import { cdiNameOf, cdiOnDirectPathError, chooseInjection } from '../../../src/request/mode.js';
 import { thrown } from '../../helpers/errors.js';
 
 const K = 'nvidia.com/gpu';

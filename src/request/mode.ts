@@ -11,8 +11,8 @@
  */
 import type { RuntimeMode } from '../config/schema.js';
 import { NvrError } from '../errors.js';
-import { formatSelector, isCdiName, quote } from '../request/devices.js';
-import type { DeviceRequest, DeviceSelector } from '../request/types.js';
+import { formatSelector, isCdiName, quote } from './devices.js';
+import type { DeviceRequest, DeviceSelector } from './types.js';
 
 export type Injection = { path: 'direct' } | { path: 'cdi'; names: string[]; reason: string };
 

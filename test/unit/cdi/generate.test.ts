@@ -5,6 +5,7 @@
  * the direct path (buildEdits → applyEdits).
  */
 import { execa } from 'execa';
+import fc from 'fast-check';
 import { Ajv } from 'ajv';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -188,5 +189,33 @@ describe('round trip: CDI path == direct path', () => {
     const withoutRoot = hookArgs(a).filter((x, i, all) => x !== '--root' && all[i - 1] !== '--root');
     expect(hookArgs(b)).toEqual(withoutRoot);
     expect(sortBy(devices(b) as { path: string }[], (d) => d.path).length).toBeGreaterThan(4);
+  });
+
+  it('for any selection of GPUs and MIG devices, by index or UUID (fast-check)', () => {
+    const specDir = join(work, 'specs-prop');
+    mkdirSync(specDir);
+    for (const key of ['gpu8', 'mig']) {
+      mkdirSync(join(specDir, key));
+      writeFileSync(join(specDir, key, 'nvidia.yaml'), formatSpec(generateCdiSpec(inventory(roots[key]!), { hookPath: HOOK }), 'yaml'));
+    }
+    const hosts = Object.fromEntries(['gpu8', 'mig'].map((k) => [k, { inv: inventory(roots[k]!), registry: loadCdiRegistry([join(specDir, k)]) }]));
+    const ids = (key: string): string[] => {
+      const { inv } = hosts[key]!;
+      return inv.driver.gpus.flatMap((g) => [String(g.index), g.uuid, ...g.migDevices.flatMap((m) => [`${g.index}:${m.index}`, m.uuid])]);
+    };
+    fc.assert(
+      fc.property(fc.constantFrom('gpu8', 'mig'), fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), (key, picks) => {
+        const all = ids(key);
+        const chosen = [...new Set(picks.map((i) => all[i % all.length]!))];
+        const a = direct(hosts[key]!.inv, chosen.join(','));
+        const b = applyEdits(base(), resolveCdiDevices(hosts[key]!.registry, chosen.map((c) => `nvidia.com/gpu=${c}`)));
+        // The same devices and rules; their order follows the request on the CDI path, GPU index on the direct one.
+        const text = (x: unknown): string => JSON.stringify(x);
+        expect(sortBy(devices(b), text)).toEqual(sortBy(devices(a), text));
+        expect(sortBy(rules(b), text)).toEqual(sortBy(rules(a), text));
+        expect(b.mounts).toEqual(a.mounts);
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -3,10 +3,12 @@
  * requirements) → edits → apply. `nvidia-runtime create` writes the result; `nvidia-ctk explain` prints it. Both
  * share this one function, so what explain shows is exactly what create does.
  */
+import { readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { loadCdiRegistry, requireTrustedHooks, resolveCdiDevices } from '../cdi/registry.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { applyEdits, removeHooks } from '../edits/apply.js';
+import { parseMountinfo, propagationProblem, type HostMount } from '../edits/propagation.js';
 import { buildEdits } from '../edits/build.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
@@ -24,7 +26,11 @@ export interface PlanDeps {
   loadInventory: (driverRoot: string) => HostInventory;
   /** Absolute path of nvidia-runtime-hook. */
   hookPath: string;
+  /** The mounts of the namespace runc runs in; default /proc/self/mountinfo. */
+  hostMounts?: () => HostMount[];
 }
+
+const readHostMounts = (): HostMount[] => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 
 export interface CreatePlan {
   specFile: SpecFile;
@@ -84,6 +90,8 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
 
   const base = removeDockerGpuHooks(spec);
   const done = (edits: ContainerEdits, granted: string, more: Partial<CreatePlan> = {}): CreatePlan => {
+    const leak = propagationProblem(base, edits, (deps.hostMounts ?? readHostMounts)(), realpathSync);
+    if (leak) throw new NvrError('SPEC', `${specFile.path}: ${leak.message}`, { fix: leak.fix });
     const newSpec = applyEdits(base, edits);
     const newText = serializeSpec(newSpec);
     return { specFile, request, ...more, edits, granted, spec: newSpec, newText: newText === specFile.text ? undefined : newText };

@@ -315,7 +315,9 @@ static char *read_in_root(int rootfd, const char *path)
         die("read", "%s in the rootfs: %s", path, strerror(errno));
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_CAP) {
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) /* a FIFO would hang ldconfig */
+        die("read", "%s in the rootfs is not a regular file: refusing to run ldconfig on it", path);
+    if (!S_ISREG(st.st_mode) || st.st_size > CONF_CAP) {
         close(fd);
         return NULL;
     }

@@ -61,10 +61,10 @@ export async function makeBundle(host: GpuHost, rootfs: string, options: BundleO
   return bundle;
 }
 
-/** Runs `nvidia-runtime --root <runc state> run -b <bundle> <id>` as Docker would call a runtime. */
-export async function runtimeRun(host: GpuHost, bundle: string, env: Record<string, string> = {}) {
+/** Runs `nvidia-runtime --root <runc state> run -b <bundle> <id>` as Docker would call a runtime (or plain runc). */
+export async function runtimeRun(host: GpuHost, bundle: string, env: Record<string, string> = {}, runtime = distBin('nvidia-runtime')) {
   const id = `t${++counter}-${process.pid}`;
-  const r = await execa(distBin('nvidia-runtime'), ['--root', host.runcRoot, 'run', '--bundle', bundle, id], {
+  const r = await execa(runtime, ['--root', host.runcRoot, 'run', '--bundle', bundle, id], {
     reject: false,
     env: { NVIDIA_CTK_CONFIG_FILE_PATH: host.configFile, ...env },
     stdin: 'ignore',

@@ -1,10 +1,14 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NvrError } from '../../../src/errors.js';
-import { listDeviceNodes, listDriverFiles, loadHostInventory } from '../../../src/host/inventory.js';
+import { CAPABILITIES, controlDevicesFor, type Capability } from '../../../src/host/capabilities.js';
+import { lookupDeviceNodes } from '../../../src/host/devices.js';
+import { findBinaries, findFirmware, findIpcs, findLibraries } from '../../../src/host/driver-files.js';
+import { listDeviceNodes, listDriverFiles, loadHostInventory, type HostInventory } from '../../../src/host/inventory.js';
 import { findNvmlLibrary, loadAddon, queryDriver, type AddonNvmlResult, type NvmlAddon } from '../../../src/host/nvml.js';
-import { LIB64_DIR, makeFakeRoot, removeFakeRoot, standardFakeRootSpec } from '../../helpers/fake-root.js';
+import { driverLibs, LIB32_DIR, LIB64_DIR, makeFakeRoot, removeFakeRoot, standardFakeRootSpec } from '../../helpers/fake-root.js';
 
 const V = '550.54.15';
 const answer: AddonNvmlResult = {
@@ -145,6 +149,101 @@ const nativeTitle = haveNative ? 'real addon + libnvidia-ml-mock.so' : 'real add
       ]);
     } finally {
       removeFakeRoot(root);
+    }
+  });
+});
+
+/**
+ * The snapshot is the host read once: every lookup happens in loadHostInventory, the selections only pick from the
+ * result. So a snapshot must (1) be immutable, (2) not look at the disk again, (3) pick exactly what a fresh lookup
+ * for the same capabilities and GPUs would find (the per-call lookups it replaced), and (4) keep, as data, the error a
+ * strict consumer (`cdi generate`) throws for a missing GPU or MIG node.
+ */
+describe('the host snapshot', () => {
+  let root: string;
+  let inv: HostInventory;
+  const addon: NvmlAddon = { nvmlQuery: () => answer };
+  beforeAll(() => {
+    const spec = standardFakeRootSpec(V, 240);
+    root = makeFakeRoot({
+      ...spec,
+      libs: [
+        ...driverLibs(V, ['libnvidia-ml', 'libcuda', 'libnvidia-ptxjitcompiler', 'libnvidia-cfg', 'libnvidia-encode', 'libnvcuvid', 'libnvidia-glcore', 'libGLX_nvidia', 'libnvidia-ngx']),
+        { file: `libcuda.so.${V}`, soname: 'libcuda.so.1', arch: 'i386' },
+        { file: `libnvidia-ml.so.${V}`, soname: 'libnvidia-ml.so.1', arch: 'i386' },
+        // another driver's library still in the cache: never selected
+        { file: 'libnvidia-opencl.so.535.1', soname: 'libnvidia-opencl.so.1' },
+      ],
+      // GPU 1's node is missing; MIG gi1 has its node, ci0 (minor 13) has none.
+      devices: [...spec.devices!.filter((d) => d.path !== '/dev/nvidia1'), { path: '/dev/nvidia-caps/nvidia-cap12', major: 508, minor: 12 }],
+      files: {
+        ...spec.files,
+        '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/access': 'DeviceFileMinor: 12\n',
+        '/proc/driver/nvidia/capabilities/gpu1/mig/gi1/ci0/access': 'DeviceFileMinor: 13\n',
+        '/tmp/nvidia-mps/.keep': '',
+        '/var/run/nvidia-persistenced/socket': '',
+      },
+    });
+    inv = loadHostInventory({ driverRoot: root, addon });
+  });
+  afterAll(() => removeFakeRoot(root));
+
+  it('is deep-frozen', () => {
+    expect(Object.isFrozen(inv)).toBe(true);
+    expect(Object.isFrozen(inv.driver.gpus[0])).toBe(true);
+    expect(Object.isFrozen(inv.nodes['/dev/nvidiactl'])).toBe(true);
+    expect(Object.isFrozen(inv.libraries)).toBe(true);
+    expect(Object.isFrozen(inv.migCapabilities['1/1/0'])).toBe(true);
+    expect(() => {
+      (inv.libraries as Record<string, string>)['libcuda.so'] = '/elsewhere';
+    }).toThrow(TypeError);
+  });
+
+  it('a missing GPU node is left out of listings and kept as the strict error; so is an incomplete MIG device', () => {
+    const [gpu0, gpu1] = inv.driver.gpus;
+    expect(listDeviceNodes(inv, ['compute'], { gpus: [gpu0!, gpu1!] }).nodes.map((n) => n.path)).toEqual([
+      '/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0',
+    ]);
+    expect(inv.nodeProblems['/dev/nvidia1']).toEqual(expect.objectContaining({ code: 'DEVICE', message: expect.stringMatching(/device node \/dev\/nvidia1 .*does not exist/) }));
+    expect(inv.nodeProblems['/dev/nvidia0']).toBeUndefined();
+    expect(Object.keys(inv.migProblems)).toEqual(['1/1/0']);
+    expect(inv.migProblems['1/1/0']).toBeInstanceOf(NvrError);
+  });
+
+  it('selects for any capabilities and GPUs exactly what a fresh lookup finds (fast-check)', () => {
+    const control = (caps: Capability[], gpus: typeof inv.driver.gpus) =>
+      lookupDeviceNodes(inv.devRoot, [...controlDevicesFor(caps), ...gpus.map((g) => `/dev/nvidia${g.minor}`)]);
+    fc.assert(
+      fc.property(fc.subarray([...CAPABILITIES]), fc.subarray([...inv.driver.gpus]), (caps, gpus) => {
+        expect(listDriverFiles(inv, caps)).toEqual({
+          libraries: findLibraries(root, inv.ldcache, caps, V),
+          binaries: findBinaries(root, caps),
+          firmware: findFirmware(root, V),
+          ipcs: findIpcs(root, caps),
+        });
+        expect(listDeviceNodes(inv, caps, { gpus }).nodes).toEqual(control(caps, gpus));
+      }),
+      { numRuns: 100 },
+    );
+    // The fixture exercises both sides: some of every kind present, some missing, 32-bit ones too.
+    const all = listDriverFiles(inv, CAPABILITIES);
+    expect(all.libraries.libraries32).toEqual([`${LIB32_DIR}/libnvidia-ml.so.${V}`, `${LIB32_DIR}/libcuda.so.${V}`]);
+    expect(all.libraries.missing).toContain('libnvidia-opencl.so');
+    expect(all.binaries.missing.length).toBeGreaterThan(0);
+    expect(all.ipcs.missing.length).toBeGreaterThan(0);
+  });
+
+  it('never looks at the disk again: the root can vanish and every selection stays the same', () => {
+    const gpus = [...inv.driver.gpus];
+    const mig = { gpu: gpus[1]!, mig: gpus[1]!.migDevices[0]! };
+    const before = { files: listDriverFiles(inv, CAPABILITIES), devices: listDeviceNodes(inv, CAPABILITIES, { gpus, migDevices: [mig] }) };
+    const moved = `${root}.moved`;
+    renameSync(root, moved);
+    try {
+      expect(listDriverFiles(inv, CAPABILITIES)).toEqual(before.files);
+      expect(listDeviceNodes(inv, CAPABILITIES, { gpus, migDevices: [mig] })).toEqual(before.devices);
+    } finally {
+      renameSync(moved, root);
     }
   });
 });

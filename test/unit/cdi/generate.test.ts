@@ -19,7 +19,7 @@ import { formatSpec } from '../../../src/cli/cdi-command.js';
 import { applyEdits } from '../../../src/edits/apply.js';
 import { buildEdits } from '../../../src/edits/build.js';
 import { NvrError } from '../../../src/errors.js';
-import { CAPABILITIES } from '../../../src/host/capabilities.js';
+import { CAPABILITIES, type Capability } from '../../../src/host/capabilities.js';
 import { loadHostInventory, type HostInventory } from '../../../src/host/inventory.js';
 import type { OciSpec } from '../../../src/oci/types.js';
 import { parseRequest } from '../../../src/request/parse.js';
@@ -142,14 +142,14 @@ describe('generateCdiSpec options', () => {
 describe('round trip: CDI path == direct path', () => {
   const base = (): OciSpec => ({ ociVersion: '1.0.2', process: { env: ['PATH=/bin'] }, root: { path: 'rootfs' }, mounts: [], linux: {} }) as unknown as OciSpec;
 
-  function direct(inv: HostInventory, visible: string): OciSpec {
+  function direct(inv: HostInventory, visible: string, caps: readonly Capability[] = CAPABILITIES): OciSpec {
     const request = parseRequest({
-      env: [`NVIDIA_VISIBLE_DEVICES=${visible}`, `NVIDIA_DRIVER_CAPABILITIES=all`],
+      env: [`NVIDIA_VISIBLE_DEVICES=${visible}`, `NVIDIA_DRIVER_CAPABILITIES=${caps.join(',')}`],
       mounts: [],
       boundingCapabilities: ['CAP_SYS_ADMIN'],
       annotations: {},
     });
-    expect(request.capabilities).toEqual([...CAPABILITIES].sort());
+    expect(request.capabilities).toEqual([...caps].sort());
     const resolved = resolveDevices(request, inv.driver);
     return applyEdits(base(), buildEdits({ inventory: inv, request, resolved, hookPath: HOOK, rootfs: '/bundle/rootfs' }).edits);
   }
@@ -164,6 +164,8 @@ describe('round trip: CDI path == direct path', () => {
   }
 
   const devices = (s: OciSpec) => (s as { linux: { devices: unknown[] } }).linux.devices;
+  const hookArgs = (s: OciSpec) => (s as { hooks: { createContainer: { args: string[] }[] } }).hooks.createContainer[0]!.args;
+  const withoutRoot = (args: string[]): string[] => args.filter((x, i) => x !== '--root' && args[i - 1] !== '--root');
   const rules = (s: OciSpec) => (s as { linux: { resources: { devices: unknown[] } } }).linux.resources.devices;
   const sortBy = <T>(xs: T[], key: (x: T) => string): T[] => [...xs].sort((a, b) => key(a).localeCompare(key(b)));
 
@@ -185,9 +187,7 @@ describe('round trip: CDI path == direct path', () => {
     const env = (s: OciSpec) => (s as { process: { env: string[] } }).process.env;
     expect(env(b)).toEqual(['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=void']);
     expect(env(a)[1]).toMatch(/^NVIDIA_VISIBLE_DEVICES=(GPU|MIG)-/);
-    const hookArgs = (s: OciSpec) => (s as { hooks: { createContainer: { args: string[] }[] } }).hooks.createContainer[0]!.args;
-    const withoutRoot = hookArgs(a).filter((x, i, all) => x !== '--root' && all[i - 1] !== '--root');
-    expect(hookArgs(b)).toEqual(withoutRoot);
+    expect(hookArgs(b)).toEqual(withoutRoot(hookArgs(a)));
     expect(sortBy(devices(b) as { path: string }[], (d) => d.path).length).toBeGreaterThan(4);
   });
 
@@ -214,6 +214,33 @@ describe('round trip: CDI path == direct path', () => {
         expect(sortBy(devices(b), text)).toEqual(sortBy(devices(a), text));
         expect(sortBy(rules(b), text)).toEqual(sortBy(rules(a), text));
         expect(b.mounts).toEqual(a.mounts);
+        expect(hookArgs(b)).toEqual(withoutRoot(hookArgs(a)));
+      }),
+      { numRuns: 60 },
+    );
+
+    // Fewer capabilities: a CDI spec carries every capability's files (it is written before any container asks), so
+    // the direct path must give a part of it — never a mount, node or folder the spec lacks — in the same order.
+    const isSubsequence = <T>(part: T[], whole: T[]): boolean => {
+      let i = 0;
+      for (const x of whole) if (i < part.length && JSON.stringify(x) === JSON.stringify(part[i])) i++;
+      return i === part.length;
+    };
+    const folders = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === '--folder');
+    fc.assert(
+      fc.property(fc.constantFrom('gpu8', 'mig'), fc.nat(), fc.subarray([...CAPABILITIES], { minLength: 1 }), (key, pick, caps) => {
+        const id = ids(key)[pick % ids(key).length]!;
+        const a = direct(hosts[key]!.inv, id, caps);
+        const b = applyEdits(base(), resolveCdiDevices(hosts[key]!.registry, [`nvidia.com/gpu=${id}`]));
+        const text = (x: unknown): string => JSON.stringify(x);
+        expect(devices(b).map(text)).toEqual(expect.arrayContaining(devices(a).map(text)));
+        expect(rules(b).map(text)).toEqual(expect.arrayContaining(rules(a).map(text)));
+        expect(isSubsequence(a.mounts as unknown[], b.mounts as unknown[])).toBe(true);
+        const hooks = (s: OciSpec) => (s as { hooks?: { createContainer: { args: string[] }[] } }).hooks?.createContainer ?? [];
+        if (hooks(a).length > 0) {
+          expect(isSubsequence(folders(hookArgs(a)), folders(hookArgs(b)))).toBe(true);
+          if (caps.length === CAPABILITIES.length) expect(hookArgs(b)).toEqual(withoutRoot(hookArgs(a)));
+        }
       }),
       { numRuns: 60 },
     );

@@ -25,6 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -567,6 +572,52 @@ static void mask(const char *dir)
         child_fail(dir);
 }
 
+/*
+ * What ldconfig may still do as root in the rootfs: read libraries and write /etc/ld.so.cache, whoever owns them
+ * (CAP_DAC_OVERRIDE). Every other capability leaves the bounding set, so the exec'd ldconfig cannot get it back
+ * (no_new_privs), and a seccomp filter refuses with EPERM the calls that reach beyond the rootfs or the kernel:
+ * mounts and namespaces, ptrace, modules, kexec, bpf, keys, perf, handles, sockets. Nothing else is needed to scan
+ * directories and write one file; a compromised ldconfig (a hostile library it parses) gets no further.
+ */
+static void confine_ldconfig(void)
+{
+    for (int cap = 0; cap <= 63; cap++)
+        if (cap != CAP_DAC_OVERRIDE && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            child_fail("drop capabilities");
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {{0}};
+    data[0].effective = data[0].permitted = 1u << CAP_DAC_OVERRIDE;
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        child_fail("capset");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        child_fail("no_new_privs");
+    static const int denied[] = {
+        SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_unshare, SYS_setns, SYS_ptrace,
+        SYS_process_vm_readv, SYS_process_vm_writev, SYS_kexec_load, SYS_kexec_file_load, SYS_init_module,
+        SYS_finit_module, SYS_delete_module, SYS_bpf, SYS_keyctl, SYS_add_key, SYS_request_key, SYS_perf_event_open,
+        SYS_userfaultfd, SYS_open_by_handle_at, SYS_name_to_handle_at, SYS_swapon, SYS_swapoff, SYS_reboot,
+        SYS_sethostname, SYS_setdomainname, SYS_iopl, SYS_ioperm, SYS_socket, SYS_socketpair, SYS_fsopen,
+        SYS_fsmount, SYS_move_mount, SYS_open_tree, SYS_mknod, SYS_mknodat,
+    };
+    enum { N = sizeof denied / sizeof *denied };
+    struct sock_filter prog[6 + 2 * N + 1];
+    size_t k = 0;
+    prog[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    prog[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS); /* the i386 entry */
+    prog[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    prog[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1); /* x32 numbers */
+    prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    for (size_t i = 0; i < N; i++) {
+        prog[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], 0, 1);
+        prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+    }
+    prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog fprog = {(unsigned short)k, prog};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0)
+        child_fail("seccomp");
+}
+
 __attribute__((noreturn)) static void ldconfig_child(int rootfd, int mfd, const char **dirs, int ndirs,
                                                      pid_t parent, const sigset_t *oldmask)
 {
@@ -594,6 +645,7 @@ __attribute__((noreturn)) static void ldconfig_child(int rootfd, int mfd, const 
     if (dup2(2, 1) < 0) /* our stdout belongs to runc's hook protocol: ldconfig prints nothing there */
         child_fail("dup2");
     sigprocmask(SIG_SETMASK, oldmask, NULL);
+    confine_ldconfig();
     syscall(SYS_execveat, mfd, "", argv, envp, AT_EMPTY_PATH);
     child_fail("execveat");
 }

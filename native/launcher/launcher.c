@@ -53,6 +53,9 @@ __attribute__((format(printf, 1, 2))) static int to_node(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(g_reason, sizeof g_reason, fmt, ap);
     va_end(ap);
+    for (char *p = g_reason; *p; p++) /* one line, whatever a path in it holds */
+        if ((unsigned char)*p < 0x20)
+            *p = '?';
     return 0;
 }
 
@@ -185,6 +188,8 @@ static int load_view(void)
             g_markers[g_marker_count++] = v;
             break;
         case '.':
+            if (rec[1])
+                return to_node("launcher view %s: bad end record", name);
             ended = 1;
             break;
         default:
@@ -493,8 +498,12 @@ int main(int argc, char **argv)
     self = self ? self + 1 : argv[0] ? argv[0] : "";
     int pass = certain_pass_through(argc, argv);
     if (strcmp(self, "nvidia-runtime-decide") == 0) {
-        if (pass)
-            printf("runc\t%s\n", g_runc);
+        if (pass) {
+            fputs("runc\t", stdout);
+            for (const char *p = g_runc; *p; p++)
+                putchar((unsigned char)*p < 0x20 ? '?' : *p);
+            putchar('\n');
+        }
         else
             printf("node\t%s\n", g_reason);
         return 0;

@@ -17,3 +17,8 @@ export function envToMap(env: readonly unknown[] | undefined): Map<string, strin
   }
   return map;
 }
+
+/** `swarm-resource = "DOCKER_RESOURCE_GPU, …"` → the env names, in order. */
+export function swarmResourceNames(value: string): string[] {
+  return value.split(',').map((n) => n.trim()).filter((n) => n !== '');
+}

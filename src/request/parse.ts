@@ -34,8 +34,8 @@ export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({
 export const DEVICE_LIST_MOUNT_ROOT = '/var/run/nvidia-container-devices';
 const NVD = 'NVIDIA_VISIBLE_DEVICES';
 const REQUIRE_PREFIX = 'NVIDIA_REQUIRE_';
-// Read by the Jetson CSV mode, not a requirement (cuda_image.go).
-const NOT_A_REQUIREMENT = 'NVIDIA_REQUIRE_JETPACK';
+// Read by the Jetson CSV mode, not requirements: every name starting with this (cuda_image.go).
+const NOT_A_REQUIREMENT_PREFIX = 'NVIDIA_REQUIRE_JETPACK';
 const MIG_VARS = ['NVIDIA_MIG_CONFIG_DEVICES', 'NVIDIA_MIG_MONITOR_DEVICES'] as const;
 
 /** "Privileged" as the peer means it: CAP_SYS_ADMIN in the bounding set. */
@@ -51,9 +51,12 @@ export function parseGoBool(text: string): boolean | undefined {
 }
 
 /** CUDA_VERSION (e.g. "11.2.1", "v12", "12.4.0-rc1") → "major.minor", as the peer's semver-based parse. */
+/** Components of a CUDA version are uint32, as the toolkit's parser reads them. */
+const UINT32_MAX = 4294967295;
+
 export function cudaMajorMinor(version: string): string {
-  const m = /^v?(\d{1,9})(?:\.(\d{1,9})(?:\.\d{1,9})?)?(?:[-+][0-9A-Za-z.+-]*)?$/.exec(version.trim());
-  if (!m) {
+  const m = /^v?(\d{1,10})(?:\.(\d{1,10})(?:\.(\d{1,10}))?)?(?:[-+][0-9A-Za-z.+-]*)?$/.exec(version.trim());
+  if (!m || m.slice(1, 4).some((c) => c !== undefined && Number(c) > UINT32_MAX)) {
     throw new NvrError('INPUT', `CUDA_VERSION: ${quote(version)} is not a CUDA version (expected e.g. 12.4.1)`, {
       fix: 'fix CUDA_VERSION in the image, set NVIDIA_REQUIRE_CUDA to state the requirement, or set NVIDIA_DISABLE_REQUIRE=true',
     });
@@ -150,13 +153,15 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     reasons.push(`devices requested by volume mounts: ${describeDevices(visible)}; ${NVD} is not consulted`);
   }
 
-  // 3. The environment.
+  // 3. The environment: the first present of the swarm-resource names (Docker Swarm's DOCKER_RESOURCE_*), then
+  //    NVIDIA_VISIBLE_DEVICES, as the toolkit reads them.
   if (visible === undefined) {
-    const nvd = env.get(NVD);
+    const devicesVar = [...(policy.swarmResource ?? []), NVD].find((n) => env.has(n)) ?? NVD;
+    const nvd = env.get(devicesVar);
     const asksByEnv = nvd !== undefined || legacyImage;
     if (asksByEnv && !privileged && !policy.acceptEnvvarWhenUnprivileged) {
       reasons.push(
-        `${NVD} ignored: container is unprivileged and accept-nvidia-visible-devices-envvar-when-unprivileged = false`,
+        `${devicesVar} ignored: container is unprivileged and accept-nvidia-visible-devices-envvar-when-unprivileged = false`,
       );
     } else if (nvd === undefined && legacyImage) {
       visible = { gpu: true, devices: [{ kind: 'all' }] };
@@ -173,12 +178,13 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
       }
       reasons.push(`${NVD}=${quote(nvd)} names the device-list mount root, but no device is mounted there: not a GPU container`);
     } else {
-      visible = parseVisibleDevices(nvd);
+      visible = parseVisibleDevices(nvd, devicesVar);
       source = visible.gpu ? 'env' : 'none';
+      const swarm = devicesVar === NVD ? '' : ` (swarm-resource; ${NVD} is not consulted)`;
       reasons.push(
         visible.gpu
-          ? `${NVD}=${quote(nvd)}: ${describeDevices(visible)}`
-          : `${NVD}=${quote(nvd)}: not a GPU container`,
+          ? `${devicesVar}=${quote(nvd)}${swarm}: ${describeDevices(visible)}`
+          : `${devicesVar}=${quote(nvd)}${swarm}: not a GPU container`,
       );
     }
   }
@@ -207,15 +213,13 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
   }
 
   const capsText = env.get('NVIDIA_DRIVER_CAPABILITIES');
-  const capsUnset = (capsText ?? '').trim() === '';
-  const capabilities = parseCapabilities(
-    capsText,
-    policy.supportedCapabilities,
-    legacyImage ? policy.supportedCapabilities : DEFAULT_CAPABILITIES,
-  );
+  // A legacy image gets every supported capability only when the variable is unset; set but empty means the
+  // default, as in the toolkit (image.GetDriverCapabilities).
+  const legacyAll = legacyImage && capsText === undefined;
+  const capabilities = parseCapabilities(capsText, policy.supportedCapabilities, legacyAll ? policy.supportedCapabilities : DEFAULT_CAPABILITIES);
   reasons.push(
-    capsUnset
-      ? `NVIDIA_DRIVER_CAPABILITIES unset: ${legacyImage ? 'all supported for a legacy CUDA image' : 'default'} ${capabilities.join(',')}`
+    capsText === undefined || capsText.trim() === ''
+      ? `NVIDIA_DRIVER_CAPABILITIES ${capsText === undefined ? 'unset' : 'empty'}: ${legacyAll ? 'all supported for a legacy CUDA image' : 'default'} ${capabilities.join(',')}`
       : `capabilities: ${capabilities.join(',')}`,
   );
 
@@ -243,7 +247,7 @@ function requirementsOf(env: Map<string, string>, legacyImage: boolean, policy: 
     }
     if (parsed === undefined) reasons.push(`NVIDIA_DISABLE_REQUIRE=${quote(disable)} is not a boolean: requirements are checked`);
   }
-  const names = [...env.keys()].filter((k) => k.startsWith(REQUIRE_PREFIX) && k !== NOT_A_REQUIREMENT).sort();
+  const names = [...env.keys()].filter((k) => k.startsWith(REQUIRE_PREFIX) && !k.startsWith(NOT_A_REQUIREMENT_PREFIX)).sort();
   const requirements: string[] = [];
   for (const name of names) {
     const value = env.get(name)!;

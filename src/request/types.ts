@@ -45,6 +45,8 @@ export interface RequestPolicy {
   annotationPrefixes?: readonly string[];
   /** [nvidia-container-runtime.modes.cdi] default-kind, default "nvidia.com/gpu". */
   defaultKind?: string;
+  /** swarm-resource: env names read before NVIDIA_VISIBLE_DEVICES (Docker Swarm generic resources), default none. */
+  swarmResource?: readonly string[];
 }
 
 /** The parts of the OCI spec a request is read from. */

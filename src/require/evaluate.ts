@@ -1,11 +1,12 @@
 /**
  * Check NVIDIA_REQUIRE_* predicates against the host (FACTS §1.8). Every predicate must hold (AND);
- * within one, the first OR-group whose terms all hold satisfies it. Checks run once per selected device
+ * within one, the first OR-group whose terms all hold satisfies it, and the groups after it are not read (an
+ * invalid term in a group that is reached is an error). Checks run once per selected device
  * (GPUs and the parents of MIG devices), or once with no device; a value the host cannot report passes,
  * as in libnvidia-container.
  */
 import { NvrError } from '../errors.js';
-import { DOTTED_NUMBER, compareVersions, parseRequirement } from './grammar.js';
+import { DOTTED_NUMBER, compareVersions, parseRequirement, parseTerm } from './grammar.js';
 import type { Requirement, RequireTerm } from './grammar.js';
 
 export interface RequirementDevice {
@@ -69,10 +70,15 @@ export function evaluateTerm(term: RequireTerm, host: RequirementHost, device?: 
   return holds(compareVersions(actual, term.value), term.op);
 }
 
-/** Whether a whole predicate holds: blank holds; otherwise some OR-group has every term holding. */
+/** Whether a whole predicate holds: blank holds; otherwise the first OR-group (in order) with every term holding. */
 export function evaluateRequirement(req: Requirement, host: RequirementHost, device?: RequirementDevice): boolean {
   if (req.groups.length === 0) return true;
-  return req.groups.some((group) => group.every((term) => evaluateTerm(term, host, device)));
+  for (const group of req.groups) {
+    // Every term of a reached group is read and checked, as libnvidia-container does; then the next group.
+    const results = group.map((t) => evaluateTerm(parseTerm(t, req.source, req.text), host, device));
+    if (results.every(Boolean)) return true;
+  }
+  return false;
 }
 
 function toRequirement(expr: string | Requirement): Requirement {
@@ -97,7 +103,7 @@ export function findUnmetRequirement(
 /** What the host has, in the terms the predicate uses: "host CUDA 12.4, driver 550.54.15[, GPU 0: arch 8.0, brand Tesla]". */
 export function describeHost(req: Requirement, host: RequirementHost, device?: RequirementDevice): string {
   const parts = [`host CUDA ${host.cudaVersion ?? 'unknown'}`, `driver ${host.driverVersion ?? 'unknown'}`];
-  const keys = new Set(req.groups.flat().map((t) => t.key));
+  const keys = new Set(req.groups.flat().map((t) => t.split(/[<>=!]/)[0]!.toLowerCase()));
   if (device && (keys.has('arch') || keys.has('brand'))) {
     const facts: string[] = [];
     if (keys.has('arch')) facts.push(`arch ${device.computeCapability ?? 'unknown'}`);
@@ -115,7 +121,7 @@ export function evaluateRequirements(exprs: readonly (string | Requirement)[], h
   const unmet = findUnmetRequirement(exprs, host);
   if (!unmet) return;
   const { requirement, device } = unmet;
-  const aboutDriver = requirement.groups.flat().some((t) => t.key === 'cuda' || t.key === 'driver');
+  const aboutDriver = requirement.groups.flat().some((t) => /^(cuda|driver)[<>=!]/i.test(t));
   throw new NvrError(
     'REQUIREMENT',
     `unsatisfied condition: ${requirement.text} (${describeHost(requirement, host, device)})`,

@@ -3,6 +3,9 @@
  *   predicate := OR-groups separated by spaces; group := AND-terms separated by commas;
  *   term := key op value, key ∈ cuda|driver|arch|brand (case-insensitive), op ∈ = != < <= > >=.
  * `cuda`, `driver` and `arch` compare dotted numbers; `brand` compares strings and allows only = and !=.
+ * As in libnvidia-container, terms are parsed when an alternative is evaluated, not before: evaluation stops at the
+ * first satisfied alternative, so `cuda>=11.6 foo=bar` holds on a CUDA 12 host and an unknown key only matters when
+ * its alternative is reached (src/require/evaluate.ts).
  */
 import { NvrError } from '../errors.js';
 
@@ -18,8 +21,10 @@ export interface RequireTerm {
 
 export interface Requirement {
   text: string; // the whole predicate, trimmed
-  /** OR of AND-groups. Empty when the predicate is blank: no constraint. */
-  groups: RequireTerm[][];
+  /** OR of AND-groups of terms as written (parseTerm reads one). Empty when the predicate is blank: no constraint. */
+  groups: string[][];
+  /** Where it came from (`NVIDIA_REQUIRE_CUDA`), for messages. */
+  source: string;
 }
 
 const KEYS: readonly RequireKey[] = ['arch', 'brand', 'cuda', 'driver'];
@@ -42,7 +47,8 @@ function invalid(source: string, predicate: string, term: string, why: string): 
   });
 }
 
-function parseTerm(text: string, source: string, predicate: string): RequireTerm {
+/** One term of a predicate; NvrError('INPUT') naming `source` and the predicate when it is not one. */
+export function parseTerm(text: string, source: string, predicate: string): RequireTerm {
   const opAt = text.search(OP_CHARS);
   if (opAt <= 0) throw invalid(source, predicate, text, opAt < 0 ? 'has no operator' : 'has no key');
   const keyText = text.slice(0, opAt).toLowerCase();
@@ -65,23 +71,19 @@ function parseTerm(text: string, source: string, predicate: string): RequireTerm
   return { key, op, value, text };
 }
 
-/**
- * Parse one predicate. `source` names where it came from (e.g. `NVIDIA_REQUIRE_CUDA`) for the error,
- * which is an NvrError('INPUT').
- */
+/** Split one predicate into alternatives of terms (never throws: terms are read when evaluated). */
 export function parseRequirement(predicate: string, source = ''): Requirement {
   const text = predicate.trim();
   const groups = text
     .split(' ')
-    .filter((g) => g !== '')
-    .map((group) =>
-      group
-        .split(',')
-        .filter((t) => t !== '')
-        .map((t) => parseTerm(t, source, text)),
-    )
+    .map((group) => group.split(',').filter((t) => t !== ''))
     .filter((g) => g.length > 0);
-  return { text, groups };
+  return { text, groups, source };
+}
+
+/** Every term of a predicate read now, for a check of its syntax (explain, tests); throws like parseTerm. */
+export function parseAllTerms(req: Requirement): RequireTerm[][] {
+  return req.groups.map((g) => g.map((t) => parseTerm(t, req.source, req.text)));
 }
 
 /**

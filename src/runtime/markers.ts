@@ -7,13 +7,13 @@
  */
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { GPU_MARKERS } from '../launcher-contract.js';
+import { swarmResourceNames } from '../request/env.js';
 
 export { GPU_MARKERS };
 
 /** Every marker for this configuration, built-in ones first, without duplicates. */
 export function gpuMarkers(config: Pick<FrozenRuntimeConfig, 'runtime' | 'swarmResource'>): string[] {
-  const swarm = config.swarmResource.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  return [...new Set([...GPU_MARKERS, ...config.runtime.cdi.annotationPrefixes, ...swarm])];
+  return [...new Set([...GPU_MARKERS, ...config.runtime.cdi.annotationPrefixes, ...swarmResourceNames(config.swarmResource)])];
 }
 
 /** True when any marker occurs in the raw bytes (or text) of a config.json. */

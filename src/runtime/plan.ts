@@ -16,6 +16,7 @@ import type { HostInventory } from '../host/inventory.js';
 import { getAnnotations, getBoundingCapabilities, getEnv, getMounts, getRootPath, readSpecFile, serializeSpec, type SpecFile } from '../oci/spec-file.js';
 import type { OciHook, OciSpec } from '../oci/types.js';
 import { formatSelector } from '../request/devices.js';
+import { swarmResourceNames } from '../request/env.js';
 import { parseRequest } from '../request/parse.js';
 import { resolveDevices, selectedGpus, type ResolvedDevices } from '../request/resolve.js';
 import type { DeviceRequest, RequestPolicy } from '../request/types.js';
@@ -55,6 +56,7 @@ export function requestPolicy(config: FrozenRuntimeConfig): RequestPolicy {
     mode: config.runtime.mode,
     annotationPrefixes: [...config.runtime.cdi.annotationPrefixes],
     defaultKind: config.runtime.cdi.defaultKind,
+    swarmResource: swarmResourceNames(config.swarmResource),
   };
 }
 

@@ -31,13 +31,16 @@ const TOML = {
   dottedKey: 'nvidia-container-runtime.runtimes = ["runc"]\n',
   multiLine: '[nvidia-container-runtime]\nruntimes = [\n  "runc",\n]\n',
   customPrefix: '[nvidia-container-runtime]\nruntimes = ["runc"]\n[nvidia-container-runtime.modes.cdi]\nannotation-prefixes = ["gpus.example.com/"]\n',
+  swarm: '[nvidia-container-runtime]\nruntimes = ["runc"]\n',
 };
+/** Top-level keys, which TOML wants before the first table. */
+const TOP: Partial<Record<keyof typeof TOML, string>> = { swarm: 'swarm-resource = "DOCKER_RESOURCE_GPU"\n' };
 
 function configFor(form: keyof typeof TOML): string {
   const file = join(host.dir, `config-${++n}.toml`);
   writeFileSync(
     file,
-    `[nvidia-container-cli]\nroot = "${host.driverRoot}"\n${TOML[form]}` +
+    `${TOP[form] ?? ''}[nvidia-container-cli]\nroot = "${host.driverRoot}"\n${TOML[form]}` +
       (form === 'customPrefix' ? '' : '[nvidia-container-runtime.modes.cdi]\n') + `spec-dirs = ["${specDir}"]\n`,
   );
   return file;
@@ -123,6 +126,10 @@ describe('config.toml forms: the configured runc runs and the container has its 
     await expectGpu1((b) => ['run', '--bundle', b, 'ID'], () => gpuBundle(plain), config);
     const r = await runtime(['delete', 'no-such-container'], config); // every verb works with such a file
     expect(r.stderr).toMatch(/container does not exist/);
+  });
+
+  test('swarm-resource: Docker Swarm\'s DOCKER_RESOURCE_GPU (no built-in marker) selects the GPU', async () => {
+    await expectGpu1((b) => ['run', '--bundle', b, 'ID'], () => gpuBundle(plain, ['DOCKER_RESOURCE_GPU=1']), configFor('swarm'));
   });
 
   test('a custom annotation prefix is seen by the launcher', async () => {

@@ -2,6 +2,7 @@ import { NvrError } from '../../../src/errors.js';
 import { formatSelector } from '../../../src/request/devices.js';
 import { DEFAULT_REQUEST_POLICY, cudaMajorMinor, parseGoBool, parseRequest } from '../../../src/request/parse.js';
 import type { ContainerFacts, DeviceRequest, RequestPolicy } from '../../../src/request/types.js';
+import { evaluateRequirements } from '../../../src/require/evaluate.js';
 import { thrown } from '../../helpers/errors.js';
 
 const PRIV = ['CAP_CHOWN', 'CAP_SYS_ADMIN'];
@@ -93,11 +94,13 @@ describe('parseRequest: requirements', () => {
     expect(r.requirements).toEqual(['arch>=8.0', 'cuda>=12.0 brand=tesla', 'driver>=500']);
   });
 
-  it('rejects an invalid requirement naming the variable', () => {
-    const e = thrown(() => req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_REQUIRE_FOO=arch=x86_64']));
-    expect(e.code).toBe('INPUT');
-    expect(e.message).toContain('NVIDIA_REQUIRE_FOO');
-    expect(thrown(() => req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_REQUIRE_CUDA=cuda==12'])).message).toContain('NVIDIA_REQUIRE_CUDA');
+  it('keeps a requirement with an unknown key: it is read when evaluated (libnvidia-container semantics)', () => {
+    expect(req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_REQUIRE_CUDA=cuda>=11.6 foo=bar']).requirements).toEqual(['cuda>=11.6 foo=bar']);
+  });
+
+  it('every name starting with NVIDIA_REQUIRE_JETPACK is not a requirement', () => {
+    const r = req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS=x=y', 'NVIDIA_REQUIRE_JETPACK=csv-mounts=all', 'NVIDIA_REQUIRE_ARCH=arch>=8.0']);
+    expect(r.requirements).toEqual(['arch>=8.0']);
   });
 
   it('skips blank requirements', () => {
@@ -128,6 +131,23 @@ describe('parseRequest: requirements', () => {
   });
 });
 
+describe('parseRequest: swarm-resource (Docker Swarm generic resources)', () => {
+  const swarm = { swarmResource: ['DOCKER_RESOURCE_GPU', 'DOCKER_RESOURCE_NVIDIA'] };
+  it('the first swarm-resource name present replaces NVIDIA_VISIBLE_DEVICES', () => {
+    const r = req(['NVIDIA_VISIBLE_DEVICES=all', 'DOCKER_RESOURCE_NVIDIA=3', 'DOCKER_RESOURCE_GPU=1,2'], {}, swarm);
+    expect(r.devices.map(formatSelector)).toEqual(['1', '2']);
+    expect(r.reasons.join('\n')).toMatch(/DOCKER_RESOURCE_GPU="1,2" \(swarm-resource; NVIDIA_VISIBLE_DEVICES is not consulted\)/);
+    expect(req(['DOCKER_RESOURCE_NVIDIA=GPU-6f1a6d2e-6f43-4a77-a4f4-25bb8ba95d33'], {}, swarm).devices.map(formatSelector)).toEqual(['GPU-6f1a6d2e-6f43-4a77-a4f4-25bb8ba95d33']);
+  });
+  it('without swarm-resource the variables mean nothing; without them NVIDIA_VISIBLE_DEVICES is read', () => {
+    expect(req(['DOCKER_RESOURCE_GPU=1']).gpu).toBe(false);
+    expect(req(['NVIDIA_VISIBLE_DEVICES=0'], {}, swarm).devices.map(formatSelector)).toEqual(['0']);
+  });
+  it('they are env requests: refused for unprivileged containers under the secure setting', () => {
+    expect(req(['DOCKER_RESOURCE_GPU=1'], {}, { ...swarm, acceptEnvvarWhenUnprivileged: false }).gpu).toBe(false);
+  });
+});
+
 describe('parseRequest: legacy CUDA images', () => {
   it('CUDA_VERSION alone → all GPUs, all supported capabilities, cuda>=major.minor', () => {
     const r = req(['CUDA_VERSION=11.2.1']);
@@ -138,6 +158,12 @@ describe('parseRequest: legacy CUDA images', () => {
       requirements: ['cuda>=11.2'],
       source: 'legacy-cuda',
     });
+  });
+
+  it('an empty NVIDIA_DRIVER_CAPABILITIES gives a legacy image the default, not all (as the toolkit)', () => {
+    const r = req(['CUDA_VERSION=11.2.1', 'NVIDIA_DRIVER_CAPABILITIES=']);
+    expect(r.capabilities).toEqual(['compute', 'utility']);
+    expect(r.reasons.join('\n')).toMatch(/NVIDIA_DRIVER_CAPABILITIES empty: default compute,utility/);
   });
 
   it('an empty NVIDIA_REQUIRE_CUDA still makes a legacy image', () => {
@@ -184,6 +210,13 @@ describe('parseRequest: legacy CUDA images', () => {
     ]);
     expect(() => cudaMajorMinor('12.x')).toThrow(NvrError);
     expect(() => cudaMajorMinor('')).toThrow(NvrError);
+  });
+
+  it('components up to uint32: an absurd version is a requirement that fails, not "not a CUDA version"', () => {
+    expect(cudaMajorMinor('4294967295.4294967295.1')).toBe('4294967295.4294967295');
+    expect(req(['CUDA_VERSION=4294967295.0']).requirements).toEqual(['cuda>=4294967295.0']);
+    expect(() => evaluateRequirements(['cuda>=4294967295.0'], { cudaVersion: '12.4', devices: [] })).toThrow(/unsatisfied condition: cuda>=4294967295\.0/);
+    expect(() => cudaMajorMinor('4294967296.0')).toThrow(/not a CUDA version/);
   });
 });
 

@@ -15,6 +15,26 @@ const host: RequirementHost = {
 
 const ok = (text: string, h: RequirementHost = host) => evaluateRequirement(parseRequirement(text), h, h.devices[0]);
 
+describe('alternatives are evaluated in order, lazily, as libnvidia-container does', () => {
+  it('the first satisfied alternative ends the evaluation: a later unknown key does not matter', () => {
+    expect(ok('cuda>=11.6 foo=bar')).toBe(true);
+    expect(() => evaluateRequirements(['cuda>=11.6 foo=bar'], host)).not.toThrow();
+  });
+
+  it('an alternative that is reached is read whole: an unknown key there is an error naming it', () => {
+    const h = { ...host, cudaVersion: '11.0' };
+    const e = (() => { try { evaluateRequirements([parseRequirement('cuda>=11.6 foo=bar', 'NVIDIA_REQUIRE_CUDA')], h); } catch (x) { return x as NvrError; } throw new Error('no error'); })();
+    expect(e.code).toBe('INPUT');
+    expect(e.message).toBe('NVIDIA_REQUIRE_CUDA: invalid requirement "cuda>=11.6 foo=bar": "foo=bar" has an unknown key (keys: arch, brand, cuda, driver)');
+  });
+
+  it('the CUDA images\' forward-compatibility form: cuda>=X or a datacenter GPU on a given driver branch', () => {
+    const req = 'cuda>=12.8 brand=tesla,driver>=470,driver<471 brand=tesla,driver>=550,driver<551';
+    expect(ok(req)).toBe(true); // Tesla on 550.54.15 although CUDA 12.4 < 12.8
+    expect(ok(req, { ...host, devices: [{ computeCapability: '8.0', brand: 'GeForce' }] })).toBe(false);
+  });
+});
+
 describe('evaluateRequirement', () => {
   it.each([
     ['cuda>=12.4', true],

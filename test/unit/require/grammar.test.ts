@@ -1,11 +1,12 @@
 import { NvrError } from '../../../src/errors.js';
-import { compareVersions, parseRequirement } from '../../../src/require/grammar.js';
+import { compareVersions, parseAllTerms, parseRequirement } from '../../../src/require/grammar.js';
 
 describe('parseRequirement', () => {
   it('parses OR-groups (space) of AND-terms (comma)', () => {
     const r = parseRequirement(' cuda>=12.0  brand=tesla,arch>=8.0 ');
     expect(r.text).toBe('cuda>=12.0  brand=tesla,arch>=8.0');
-    expect(r.groups.map((g) => g.map((t) => [t.key, t.op, t.value]))).toEqual([
+    expect(r.groups).toEqual([['cuda>=12.0'], ['brand=tesla', 'arch>=8.0']]);
+    expect(parseAllTerms(r).map((g) => g.map((t) => [t.key, t.op, t.value]))).toEqual([
       [['cuda', '>=', '12.0']],
       [['brand', '=', 'tesla'], ['arch', '>=', '8.0']],
     ]);
@@ -20,7 +21,11 @@ describe('parseRequirement', () => {
     ['arch>=8', 'arch', '>='],
     ['brand!=GeForce', 'brand', '!='],
   ])('accepts %s', (text, key, op) => {
-    expect(parseRequirement(text).groups).toEqual([[{ key, op, value: text.slice(key.length + op.length), text }]]);
+    expect(parseAllTerms(parseRequirement(text))).toEqual([[{ key, op, value: text.slice(key.length + op.length), text }]]);
+  });
+
+  it('splitting never throws: terms are read when their alternative is evaluated', () => {
+    expect(parseRequirement('cuda>=11.6 foo=bar').groups).toEqual([['cuda>=11.6'], ['foo=bar']]);
   });
 
   it('skips empty tokens; blank is no constraint', () => {
@@ -47,7 +52,7 @@ describe('parseRequirement', () => {
   ])('rejects %s', (text, why) => {
     let err: unknown;
     try {
-      parseRequirement(text, 'NVIDIA_REQUIRE_X');
+      parseAllTerms(parseRequirement(text, 'NVIDIA_REQUIRE_X'));
     } catch (e) {
       err = e;
     }

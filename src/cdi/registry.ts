@@ -8,6 +8,7 @@
 import { NvrError } from '../errors.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { trustProblem } from '../trust.js';
+import { fillDeviceNodes } from './device-nodes.js';
 import { listSpecFiles, readSpecFile } from './load.js';
 import { isQualifiedName, qualify } from './names.js';
 import type { CdiContainerEdits, CdiDevice, CdiSpec } from './types.js';
@@ -106,7 +107,8 @@ export function resolveCdiDevices(registry: CdiRegistry, names: readonly string[
   for (const e of entries) if (!specs.includes(e.spec)) specs.push(e.spec);
   for (const s of specs) unsupported(s.containerEdits, `CDI spec of kind ${s.kind}`);
   for (const e of entries) unsupported(e.device.containerEdits, `CDI device ${e.name}`);
-  return mergeEdits(...specs.map((s) => s.containerEdits), ...entries.map((e) => e.device.containerEdits));
+  // Nodes that name only their path get type and numbers from the host, as the CDI library fills them.
+  return fillDeviceNodes(mergeEdits(...specs.map((s) => s.containerEdits), ...entries.map((e) => e.device.containerEdits)));
 }
 
 /**

@@ -1,19 +1,20 @@
 /**
- * `nvidia-ctk cdi generate|list` (PEER.md §3.4, docs/cdi.md). Host access and output are injected so tests can
- * run the command in-process.
+ * `nvidia-ctk cdi generate|list|transform root` (PEER.md §3.4, docs/cdi.md). Host access and output are injected so
+ * tests can run the command in-process.
  */
-import { extname, resolve } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { stringify as toYaml } from 'yaml';
 import { generateCdiSpec } from '../cdi/generate.js';
-import { DEFAULT_SPEC_DIRS } from '../cdi/load.js';
+import { DEFAULT_SPEC_DIRS, MAX_SPEC_BYTES, parseSpecText } from '../cdi/load.js';
 import { listCdiDevices, loadCdiRegistry } from '../cdi/registry.js';
+import { normaliseRoot, RELATIVE_TO, transformSpecRoot, type RelativeTo } from '../cdi/transform.js';
 import type { CdiSpec } from '../cdi/types.js';
+import { specProblem } from '../cdi/validate.js';
 import { loadConfig } from '../config/load.js';
 import { NvrError } from '../errors.js';
 import { loadHostInventory, type HostInventory } from '../host/inventory.js';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { writeFileAtomic } from '../oci/atomic-write.js';
 import { distBinDir } from './package-paths.js';
 
@@ -23,6 +24,8 @@ export interface CdiDeps {
   defaultDriverRoot: () => string;
   hookPath: () => string;
   writeFile: (file: string, text: string) => void;
+  /** Reads a spec to transform: a file, or stdin for `-`. Throws an errno-style error or NvrError. */
+  readInput: (file: string) => string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   setExitCode: (code: number) => void;
@@ -37,12 +40,29 @@ const defaultDeps: CdiDeps = {
     mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     writeFileAtomic(file, text);
   },
+  readInput: (file) => readBounded(file === '-' ? 0 : file),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   setExitCode: (code) => {
     process.exitCode = code;
   },
 };
+
+/** A spec file (or stdin, fd 0) read whole, refusing anything larger than a spec can be. */
+function readBounded(file: string | number): string {
+  const what = typeof file === 'number' ? 'on stdin' : file;
+  const tooLarge = (): NvrError => new NvrError('INPUT', `CDI spec ${what}: larger than ${MAX_SPEC_BYTES} bytes`, { fix: 'this is not a CDI spec; check --input' });
+  const fd = typeof file === 'number' ? file : openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    if (st.isFile() && st.size > MAX_SPEC_BYTES) throw tooLarge();
+    const text = readFileSync(fd, 'utf8');
+    if (Buffer.byteLength(text) > MAX_SPEC_BYTES) throw tooLarge();
+    return text;
+  } finally {
+    if (typeof file !== 'number') closeSync(fd);
+  }
+}
 
 interface GenerateArgs {
   output?: string;
@@ -56,6 +76,23 @@ interface GenerateArgs {
 
 interface ListArgs {
   'spec-dir'?: string[];
+  json?: boolean;
+}
+
+interface TransformRootArgs {
+  from: string;
+  to: string;
+  'relative-to': string;
+  input: string;
+  output?: string;
+  format?: string;
+}
+
+/** What `cdi list --json` prints (docs/cdi.md). */
+export interface CdiListJson {
+  specDirs: string[];
+  devices: { name: string; kind: string; file: string }[];
+  errors: { file: string; reason: string }[];
 }
 
 /** yaml unless asked otherwise, by --format or by the output file's extension. */
@@ -106,16 +143,83 @@ function listCommand(d: CdiDeps): CommandModule<object, ListArgs> {
     command: 'list',
     describe: 'list the fully-qualified CDI device names defined in the spec directories',
     builder: (y: Argv<object>) =>
-      y.option('spec-dir', { type: 'string', array: true, describe: `spec directory, later ones win (repeatable; default ${DEFAULT_SPEC_DIRS.join(', ')})` }) as unknown as Argv<ListArgs>,
+      y
+        .option('spec-dir', { type: 'string', array: true, describe: `spec directory, later ones win (repeatable; default ${DEFAULT_SPEC_DIRS.join(', ')})` })
+        .option('json', { type: 'boolean', default: false, describe: 'print {specDirs, devices: [{name, kind, file}], errors: [{file, reason}]} as JSON' }) as unknown as Argv<ListArgs>,
     handler: (args) => {
       const dirs = args['spec-dir'] && args['spec-dir'].length > 0 ? args['spec-dir'] : [...DEFAULT_SPEC_DIRS];
       const registry = loadCdiRegistry(dirs);
-      for (const e of registry.errors) d.stderr(`${e.file}: ${e.reason}\n`);
       const names = listCdiDevices(registry);
-      if (names.length > 0) d.stdout(names.map((n) => `${n}\n`).join(''));
+      if (args.json) {
+        const out: CdiListJson = {
+          specDirs: registry.specDirs,
+          devices: names.map((name) => {
+            const e = registry.devices.get(name)!;
+            return { name, kind: e.kind, file: e.file };
+          }),
+          errors: registry.errors.map((e) => ({ file: e.file, reason: e.reason })),
+        };
+        d.stdout(JSON.stringify(out, null, 2) + '\n');
+      } else {
+        for (const e of registry.errors) d.stderr(`${e.file}: ${e.reason}\n`);
+        if (names.length > 0) d.stdout(names.map((n) => `${n}\n`).join(''));
+      }
       // Broken files are reported but do not fail the listing as long as something usable was found.
       if (names.length === 0 && registry.errors.length > 0) d.setExitCode(1);
     },
+  };
+}
+
+function checkedSpec(doc: unknown, name: string): CdiSpec {
+  const p = specProblem(doc);
+  if (p) throw new NvrError('INPUT', `CDI spec ${name}: ${p.field ? `${p.field}: ` : ''}${p.reason}`, { fix: 'give a valid CDI spec as --input (nvidia-ctk cdi list shows why a spec is refused; see docs/cdi.md)' });
+  return doc as CdiSpec;
+}
+
+function transformRootCommand(d: CdiDeps): CommandModule<object, TransformRootArgs> {
+  return {
+    command: 'root',
+    describe: "move a CDI spec's paths from one root to another (e.g. a driver container's /run/nvidia/driver to /)",
+    builder: (y: Argv<object>) =>
+      y
+        .option('from', { type: 'string', demandOption: true, requiresArg: true, describe: 'the root the paths are under now' })
+        .option('to', { type: 'string', demandOption: true, requiresArg: true, describe: 'the root to move them to' })
+        .option('relative-to', { type: 'string', default: 'host', requiresArg: true, describe: 'which paths move: host (host paths, the default) or container' })
+        .option('input', { type: 'string', default: '-', requiresArg: true, describe: 'spec to read (.json as JSON, else YAML); - = stdin' })
+        .option('output', { type: 'string', requiresArg: true, describe: 'file to write (atomically); default stdout' })
+        .option('format', { type: 'string', requiresArg: true, describe: 'yaml or json (default yaml, or the --output extension)' }) as unknown as Argv<TransformRootArgs>,
+    handler: (args) => {
+      const relativeTo = args['relative-to'];
+      if (!(RELATIVE_TO as readonly string[]).includes(relativeTo)) {
+        throw new NvrError('INPUT', `--relative-to ${relativeTo}: must be host or container`, { fix: 'use --relative-to host (the default) or --relative-to container' });
+      }
+      const roots = { from: normaliseRoot(args.from, '--from'), to: normaliseRoot(args.to, '--to'), relativeTo: relativeTo as RelativeTo };
+      const format = outputFormat(args.format, args.output);
+      const name = args.input === '-' ? '<stdin>' : args.input;
+      let text: string;
+      try {
+        text = d.readInput(args.input);
+      } catch (e) {
+        if (e instanceof NvrError) throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new NvrError('IO', `CDI spec ${name}: cannot be read${code ? ` (${code})` : ''}`, { fix: 'check --input (a spec file, or - for stdin)', cause: e });
+      }
+      const spec = checkedSpec(parseSpecText(text, name), name);
+      const out = checkedSpec(transformSpecRoot(spec, roots), `${name} after the transform`);
+      const result = formatSpec(out, format);
+      if (args.output !== undefined && args.output !== '-' && args.output !== '') d.writeFile(args.output, result);
+      else d.stdout(result);
+    },
+  };
+}
+
+function transformCommand(d: CdiDeps): CommandModule<object, object> {
+  return {
+    command: 'transform',
+    describe: 'rewrite a CDI spec',
+    builder: (y: Argv<object>) =>
+      y.command(transformRootCommand(d) as unknown as CommandModule<object, object>).demandCommand(1, 'cdi transform needs a subcommand: root'),
+    handler: () => undefined,
   };
 }
 
@@ -123,12 +227,13 @@ export function createCdiCommand(deps: Partial<CdiDeps> = {}): CommandModule<obj
   const d: CdiDeps = { ...defaultDeps, ...deps };
   return {
     command: 'cdi <command>',
-    describe: 'Container Device Interface: generate a spec for this host, list the defined devices',
+    describe: 'Container Device Interface: generate a spec for this host, list the defined devices, transform a spec',
     builder: (y: Argv<object>) =>
       y
         .command(generateCommand(d) as unknown as CommandModule<object, object>)
         .command(listCommand(d) as unknown as CommandModule<object, object>)
-        .demandCommand(1, 'cdi needs a subcommand: generate or list'),
+        .command(transformCommand(d))
+        .demandCommand(1, 'cdi needs a subcommand: generate, list or transform'),
     handler: () => undefined,
   };
 }

@@ -89,7 +89,8 @@
       "target_name": "nvidia_runtime_hook",
       "type": "executable",
       "product_name": "nvidia-runtime-hook",
-      "sources": ["native/hook/hook.c", "native/hook/inroot.c", "native/hook/json.c"],
+      # Also nvidia-cdi-hook (the toolkit's CDI hooks) when run under that name: scripts/link-bins.mjs links it.
+      "sources": ["native/hook/hook.c", "native/hook/cdi_hook.c", "native/hook/inroot.c", "native/hook/json.c"],
       "ldflags": ["-static"],
     },
   ],

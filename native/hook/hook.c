@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "inroot.h"
 #include "json.h"
 
@@ -51,7 +52,6 @@
 #define CONF_CAP (1u << 20)         /* one ld.so.conf file */
 #define LDCONFIG_TIMEOUT_S 20
 #define CHILD_REPORTED 126          /* exit status of a child that already printed its error */
-#define MAX_ITEMS 64                /* --folder / --link */
 #define MAX_KNOWN 1024              /* configured directories */
 #define OUR_CONF "00-nvidia-runtime.conf"
 #define CONFD "/etc/ld.so.conf.d"
@@ -64,7 +64,9 @@ static void one_line(char *s)
             *s = '?';
 }
 
-__attribute__((noreturn, format(printf, 2, 3))) static void die(const char *what, const char *fmt, ...)
+const char *hook_prog = "nvidia-runtime-hook";
+
+void die(const char *what, const char *fmt, ...)
 {
     char head[4200], why[2048];
     va_list ap;
@@ -74,16 +76,22 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(const char *what
     snprintf(head, sizeof head, "%s", what);
     one_line(head);
     one_line(why);
-    fprintf(stderr, "nvidia-runtime-hook: %s: %s\n", head, why);
+    fprintf(stderr, "%s: %s: %s\n", hook_prog, head, why);
     exit(1);
 }
 
-/* ---- stdin: the OCI state, read fully (capped, with a deadline) before any slow work ------------------- */
+void warn(const char *fmt, ...)
+{
+    char msg[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    one_line(msg);
+    fprintf(stderr, "%s: warning: %s\n", hook_prog, msg);
+}
 
-struct buf {
-    char *data;
-    size_t len;
-};
+/* ---- stdin: the OCI state, read fully (capped, with a deadline) before any slow work ------------------- */
 
 /* Reads stdin to EOF. Kept: without --root the rootfs is found from the state's bundle. */
 static struct buf read_state(void)
@@ -128,14 +136,6 @@ static struct buf read_state(void)
 }
 
 /* ---- arguments ---------------------------------------------------------------------------------------- */
-
-struct args {
-    const char *root, *ldconfig;
-    const char *folders[MAX_ITEMS];
-    int nfolders;
-    const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
-    int nlinks;
-};
 
 static void parse_args(int argc, char **argv, struct args *a)
 {
@@ -215,7 +215,7 @@ static struct buf read_config(int bfd, const char *cfgpath)
 /* The rootfs of a CDI-spec hook, which cannot know it when the spec is written: the OCI state on stdin names
  * the bundle ("bundle", or the legacy "bundlePath"), whose config.json names the rootfs ("root.path",
  * absolute or relative to the bundle). Returns an O_PATH fd of the rootfs. */
-static int rootfs_from_state(struct buf state)
+int rootfs_from_state(struct buf state)
 {
     static const char *const bundle_key[] = {"bundle"}, *const legacy_key[] = {"bundlePath"},
                              *const root_key[] = {"root", "path"};
@@ -228,7 +228,8 @@ static int rootfs_from_state(struct buf state)
     if (r == JSON_BAD)
         die("container state on stdin", "%s", why);
     if (r == JSON_ABSENT)
-        die("container state on stdin", "no \"bundle\" (and no legacy \"bundlePath\"); pass --root");
+        die("container state on stdin", "no \"bundle\" (and no legacy \"bundlePath\")%s",
+            strcmp(hook_prog, "nvidia-cdi-hook") == 0 ? ": cannot tell where the container rootfs is" : "; pass --root");
     if (bundle[0] != '/')
         die("container state on stdin", "bundle '%s' is not an absolute path", bundle);
     int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -311,7 +312,7 @@ struct conf {
 };
 
 /* Reads a whole regular file inside the rootfs; NULL when it does not exist or is not a regular file. */
-static char *read_in_root(int rootfd, const char *path)
+char *read_in_root(int rootfd, const char *path)
 {
     int fd = inroot_open(rootfd, path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
@@ -429,7 +430,7 @@ static void load_conf(int rootfd, struct conf *c)
 
 /* Writes path's content atomically: O_CREAT|O_EXCL|O_NOFOLLOW temp file in the same directory, fsync, rename,
  * directory fsync. The directory fd comes from inroot_open_parent, so nothing here follows a rootfs link. */
-static void write_atomic(int rootfd, const char *path, const char *text)
+void write_atomic(int rootfd, const char *path, const char *text)
 {
     char leaf[NAME_MAX + 1], tmp[NAME_MAX + 1];
     int dfd = inroot_open_parent(rootfd, path, leaf);
@@ -437,7 +438,7 @@ static void write_atomic(int rootfd, const char *path, const char *text)
         die("write", "directory of %s in the rootfs: %s", path, strerror(errno));
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
-        snprintf(tmp, sizeof tmp, ".%s.%d.%d", OUR_CONF, (int)getpid(), i);
+        snprintf(tmp, sizeof tmp, ".%.200s.%d.%d", leaf, (int)getpid(), i);
         fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST)
             break;
@@ -466,8 +467,10 @@ static void write_atomic(int rootfd, const char *path, const char *text)
     close(dfd);
 }
 
-/* Folders not configured by the image go into our conf.d file (when ld.so.conf includes conf.d) and, either
- * way, onto ldconfig's command line. Returns how many; missing[] points into a->folders. */
+/* Folders not configured by the image go into our conf.d file when ld.so.conf includes conf.d, else onto
+ * ldconfig's command line. Not both: ldconfig scans command-line folders before every configured one, so the
+ * driver's libcuda.so.1 would shadow the CUDA forward-compat one that enable-cuda-compat lists in an earlier
+ * conf.d file (00-compat-*). Returns how many go on the command line (missing[]). */
 static int update_conf(int rootfd, struct args *a, const char **missing)
 {
     struct conf c = {0};
@@ -481,13 +484,13 @@ static int update_conf(int rootfd, struct args *a, const char **missing)
             missing[nmissing++] = dir;
     }
     if (nmissing == 0 || !c.includes_confd)
-        return nmissing;
+        return nmissing; /* conf.d is not read: the command line is the only way in */
     static char text[MAX_ITEMS * 4200];
     size_t len = (size_t)snprintf(text, sizeof text, "# written by nvidia-runtime-hook for this container\n");
     for (int i = 0; i < nmissing; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "%s\n", missing[i]);
     if (c.our_text && strcmp(c.our_text, text) == 0)
-        return nmissing; /* idempotent: already written */
+        return 0; /* idempotent: already written */
     char leaf[NAME_MAX + 1];
     int etc = inroot_open_parent(rootfd, CONFD, leaf);
     if (etc < 0)
@@ -496,7 +499,7 @@ static int update_conf(int rootfd, struct args *a, const char **missing)
         die("write", "cannot create " CONFD ": %s", strerror(errno));
     close(etc);
     write_atomic(rootfd, CONFD "/" OUR_CONF, text);
-    return nmissing;
+    return 0;
 }
 
 /* ---- ldconfig: host binary, sealed memfd, chroot, private mount ns ----------------------------------- */
@@ -546,13 +549,14 @@ static int sealed_ldconfig(const char *path)
         die("ldconfig", "%s is not a 64-bit ELF executable", path);
     if (dyn > 0)
         die("ldconfig", "%s is dynamically linked: in the rootfs it would run the container's loader and libc; "
-                        "use a static ldconfig (--ldconfig)", path);
+                        "use a static ldconfig (%s)", path,
+            strcmp(hook_prog, "nvidia-cdi-hook") == 0 ? "--ldconfig-path" : "--ldconfig");
     return mfd;
 }
 
 __attribute__((noreturn)) static void child_fail(const char *step)
 {
-    fprintf(stderr, "nvidia-runtime-hook: ldconfig: %s: %s\n", step, strerror(errno));
+    fprintf(stderr, "%s: ldconfig: %s: %s\n", hook_prog, step, strerror(errno));
     _exit(CHILD_REPORTED);
 }
 
@@ -698,7 +702,7 @@ static void run_ldconfig(int rootfd, int mfd, const char **dirs, int ndirs)
 
 /* ---- main --------------------------------------------------------------------------------------------- */
 
-static int exists_in_root(int rootfd, const char *path)
+int exists_in_root(int rootfd, const char *path)
 {
     int fd = inroot_open(rootfd, path, O_PATH);
     if (fd >= 0) {
@@ -731,29 +735,47 @@ static void lock_rootfs(int rootfd)
     }
 }
 
+int update_ldcache_in(int rootfd, struct args *a)
+{
+    const char *missing[MAX_ITEMS];
+    /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): nothing to do, nothing written. */
+    if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf"))
+        return 0;
+    int mfd = sealed_ldconfig(a->ldconfig); /* validated before the rootfs is touched */
+    lock_rootfs(rootfd);
+    for (int i = 0; i < a->nlinks; i++)
+        make_link(rootfd, a->link_target[i], a->link_path[i]);
+    int nmissing = update_conf(rootfd, a, missing);
+    run_ldconfig(rootfd, mfd, missing, nmissing);
+    return 0;
+}
+
 static int update_ldcache(int argc, char **argv, struct buf state)
 {
     struct args a = {0};
-    const char *missing[MAX_ITEMS];
     parse_args(argc, argv, &a);
     int rootfd = a.root ? open(a.root, O_PATH | O_DIRECTORY | O_CLOEXEC) : rootfs_from_state(state);
     if (rootfd < 0)
         die("--root", "%s: %s", a.root, strerror(errno));
-    /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): nothing to do, nothing written. */
-    if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf"))
-        return 0;
-    int mfd = sealed_ldconfig(a.ldconfig); /* validated before the rootfs is touched */
-    lock_rootfs(rootfd);
-    for (int i = 0; i < a.nlinks; i++)
-        make_link(rootfd, a.link_target[i], a.link_path[i]);
-    int nmissing = update_conf(rootfd, &a, missing);
-    run_ldconfig(rootfd, mfd, missing, nmissing);
-    return 0;
+    return update_ldcache_in(rootfd, &a);
+}
+
+/* The grammar is chosen by the name we were run as: CDI specs written by NVIDIA's `nvidia-ctk cdi generate`
+ * run /usr/bin/nvidia-cdi-hook with args[0] "nvidia-cdi-hook" (a link to this binary); the subcommand is
+ * argv[1] either way. Both have an update-ldcache, with different flags, so argv[1] alone cannot decide. */
+static int is_cdi_hook(const char *argv0)
+{
+    const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+    base = base ? base + 1 : argv0;
+    return base && strcmp(base, "nvidia-cdi-hook") == 0;
 }
 
 int main(int argc, char **argv)
 {
     static const char *const loader_vars[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+    int cdi = argc > 0 && is_cdi_hook(argv[0]);
+    if (cdi)
+        hook_prog = "nvidia-cdi-hook";
     if (chdir("/") != 0)
         die("chdir /", "%s", strerror(errno));
     for (size_t i = 0; i < sizeof loader_vars / sizeof *loader_vars; i++)
@@ -761,12 +783,14 @@ int main(int argc, char **argv)
             die("environment", "%s is set; the hook must run with the explicit env of its hook entry",
                 loader_vars[i]);
     struct buf state = read_state();
+    if (cdi)
+        return cdi_main(argc, argv, state);
     if (argc < 2)
         die("usage", "nvidia-runtime-hook update-ldcache [--root <rootfs>] [--folder DIR]... "
                      "[--link TARGET::LINK]... [--ldconfig PATH]");
     if (strcmp(argv[1], "update-ldcache") == 0)
         return update_ldcache(argc, argv, state);
-    fprintf(stderr, "nvidia-runtime-hook: warning: unknown subcommand '%s' ignored (written for a newer "
-                    "runtime?)\n", argv[1]);
+    warn("unknown subcommand '%s' ignored (written for a newer runtime? the toolkit's CDI hooks run as "
+         "nvidia-cdi-hook)", argv[1]);
     return 0;
 }

@@ -39,6 +39,13 @@ if (existsSync(join(distBin, 'nvidia-runtime'))) {
   symlinkSync('nvidia-runtime', join(distBin, 'nvidia-runtime-decide'));
 }
 
+// The hook speaks NVIDIA's nvidia-cdi-hook grammar when invoked under that name, which the toolkit's CDI specs
+// use (/usr/bin/nvidia-cdi-hook; scripts/setup.sh links it there when no file exists at that path).
+if (existsSync(join(distBin, 'nvidia-runtime-hook'))) {
+  rmSync(join(distBin, 'nvidia-cdi-hook'), { force: true });
+  symlinkSync('nvidia-runtime-hook', join(distBin, 'nvidia-cdi-hook'));
+}
+
 function copyJson(dir) {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);

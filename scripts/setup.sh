@@ -27,6 +27,7 @@ dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" list --device all
 
 echo "== installing nvidia-runtime into /usr/local/bin and registering it with Docker"
 for exe in nvidia-runtime nvidia-ctk nvidia-container-cli; do ln -sfn "$PWD/dist/bin/$exe" "/usr/local/bin/$exe"; done
+[ -e /usr/bin/nvidia-cdi-hook ] || [ -L /usr/bin/nvidia-cdi-hook ] || ln -s "$PWD/dist/bin/nvidia-cdi-hook" /usr/bin/nvidia-cdi-hook   # for CDI specs NVIDIA's toolkit wrote; never replaces its binary
 mkdir -p /etc/nvidia-container-runtime
 if [ ! -f /etc/nvidia-container-runtime/config.toml ]; then
   printf '[nvidia-container-cli]\nroot = "%s"\n' "$DRIVER_ROOT" > /etc/nvidia-container-runtime/config.toml.tmp

@@ -182,18 +182,19 @@ function transformRootCommand(d: CdiDeps): CommandModule<object, TransformRootAr
     describe: "move a CDI spec's paths from one root to another (e.g. a driver container's /run/nvidia/driver to /)",
     builder: (y: Argv<object>) =>
       y
-        .option('from', { type: 'string', demandOption: true, requiresArg: true, describe: 'the root the paths are under now' })
-        .option('to', { type: 'string', demandOption: true, requiresArg: true, describe: 'the root to move them to' })
-        .option('relative-to', { type: 'string', default: 'host', requiresArg: true, describe: 'which paths move: host (host paths, the default) or container' })
-        .option('input', { type: 'string', default: '-', requiresArg: true, describe: 'spec to read (.json as JSON, else YAML); - = stdin' })
-        .option('output', { type: 'string', requiresArg: true, describe: 'file to write (atomically); default stdout' })
-        .option('format', { type: 'string', requiresArg: true, describe: 'yaml or json (default yaml, or the --output extension)' }) as unknown as Argv<TransformRootArgs>,
+        .option('from', { type: 'string', demandOption: true, describe: 'the root the paths are under now' })
+        .option('to', { type: 'string', demandOption: true, describe: 'the root to move them to' })
+        .option('relative-to', { type: 'string', default: 'host', describe: 'which paths move: host (host paths, the default) or container' })
+        .option('input', { type: 'string', default: '-', describe: 'spec to read (.json as JSON, else YAML); - = stdin' })
+        .option('output', { type: 'string', describe: 'file to write (atomically); default stdout' })
+        .option('format', { type: 'string', describe: 'yaml or json (default yaml, or the --output extension)' }) as unknown as Argv<TransformRootArgs>,
     handler: (args) => {
       const relativeTo = args['relative-to'];
       if (!(RELATIVE_TO as readonly string[]).includes(relativeTo)) {
         throw new NvrError('INPUT', `--relative-to ${relativeTo}: must be host or container`, { fix: 'use --relative-to host (the default) or --relative-to container' });
       }
       const roots = { from: normaliseRoot(args.from, '--from'), to: normaliseRoot(args.to, '--to'), relativeTo: relativeTo as RelativeTo };
+      if (args.input === '') throw new NvrError('INPUT', '--input is empty', { fix: 'give the spec file to read, or - for stdin' });
       const format = outputFormat(args.format, args.output);
       const name = args.input === '-' ? '<stdin>' : args.input;
       let text: string;

@@ -207,5 +207,7 @@ describe('nvidia-ctk cdi transform root', () => {
     expect(await line(['cdi', 'transform', 'root', '--from', '/a', '--to', '/'], { readInput: () => 'kind: [' })).toMatch(/^CDI spec <stdin>: not valid YAML/);
     expect(await line(['cdi', 'transform', 'root', '--from', '/a', '--to', '/'], { readInput: () => '{"cdiVersion":"0.5.0","kind":"x.com/y","devices":[]}' })).toMatch(/^CDI spec <stdin>: .*; give a valid CDI spec as --input/);
     expect(await line(['cdi', 'transform'])).toMatch(/cdi transform needs a subcommand: root/);
+    expect(await line(['cdi', 'transform', 'root', '--to', '/', '--from'])).toMatch(/^--from "": must be an absolute path/);
+    expect(await line(['cdi', 'transform', 'root', '--from', '/a', '--to', '/', '--input', ''], { readInput: () => '' })).toBe('--input is empty; give the spec file to read, or - for stdin');
   });
 });

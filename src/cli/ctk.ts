@@ -2,6 +2,7 @@
  * `nvidia-ctk`: the admin CLI. Each subcommand lives in its own module; this file only composes them.
  */
 import { cdiCommand } from './cdi-command.js';
+import { configCommand } from './config-command.js';
 import { explainCommand } from './explain-command.js';
 import { mockDriverCommand } from './mock-driver-command.js';
 import { runtimeCommand } from './runtime-command.js';
@@ -14,6 +15,7 @@ export async function ctkMain(argv: string[]): Promise<void> {
     .command(explainCommand)
     .command(cdiCommand)
     .command(runtimeCommand)
+    .command(configCommand)
     .demandCommand(1, 'a command is required (see nvidia-ctk --help)')
     .parseAsync();
 }

@@ -12,6 +12,9 @@
  * created with *at() calls (O_CREAT|O_EXCL|O_NOFOLLOW, symlinkat, mkdirat, renameat), and ldconfig is the host
  * binary run from a sealed memfd, chrooted into the rootfs, in a private mount namespace with /proc and /sys
  * masked. Single-threaded on purpose. Errors: one line "nvidia-runtime-hook: <what>: <why>", exit 1.
+ *
+ * Run as nvidia-cdi-hook (argv[0]'s basename; dist/bin/nvidia-cdi-hook links here), the binary speaks the grammar of
+ * NVIDIA's CDI hooks instead: cdi_hook.c, which shares the machinery below through hook.h.
  */
 #define _GNU_SOURCE
 #include <dirent.h>

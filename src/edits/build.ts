@@ -31,6 +31,8 @@ export const HOOK_TIMEOUT_SECONDS = 30;
 export interface HookTarget {
   hookPath: string;
   rootfs?: string;
+  /** A host ldconfig to run instead of the host's default (/sbin/ldconfig.real or /sbin/ldconfig). */
+  ldconfig?: string;
 }
 
 /** A host node as an edit: hostPath only when the node lives elsewhere than its container path. */
@@ -44,6 +46,7 @@ export function nodeEdit(n: HostDeviceNode): DeviceNode {
 export function ldcacheHook(libraries: readonly string[], target: HookTarget): Hook {
   const args = ['nvidia-runtime-hook', 'update-ldcache'];
   if (target.rootfs !== undefined) args.push('--root', target.rootfs);
+  if (target.ldconfig !== undefined) args.push('--ldconfig', target.ldconfig);
   for (const f of [...new Set(libraries.map((l) => posix.dirname(l)))]) args.push('--folder', f);
   const libcuda = libraries.find((l) => /\/libcuda\.so\.[0-9.]+$/.test(l));
   // The dev link names the versioned file, not libcuda.so.1: that soname link only appears when ldconfig runs,
@@ -90,6 +93,8 @@ export interface BuildInput {
   hookPath: string;
   /** Absolute host path of the container's rootfs (bundle + root.path). */
   rootfs: string;
+  /** [nvidia-container-cli] ldconfig as a host path, when not the default. */
+  ldconfig?: string;
 }
 
 export interface BuiltEdits {
@@ -105,7 +110,8 @@ export function buildEdits(input: BuildInput): BuiltEdits {
     request.devices.length === 0
       ? 'none'
       : [...resolved.gpus.map((g) => g.uuid), ...resolved.migDevices.map((m) => m.mig.uuid)].join(',');
-  const driver = driverEdits(inv, request.capabilities, { hookPath: input.hookPath, rootfs: input.rootfs });
+  const target: HookTarget = { hookPath: input.hookPath, rootfs: input.rootfs, ...(input.ldconfig ? { ldconfig: input.ldconfig } : {}) };
+  const driver = driverEdits(inv, request.capabilities, target);
   const devices = deviceEdits(inv, { gpus: selectedGpus(resolved), migDevices: resolved.migDevices });
   const edits: ContainerEdits = { env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] };
   const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? [])];

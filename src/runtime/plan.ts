@@ -127,6 +127,22 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
   const rootPath = getRootPath(spec, specFile.path);
   if (!rootPath) throw new NvrError('SPEC', `${specFile.path}: root.path is missing`, { fix: 'the bundle must name its rootfs in root.path' });
   const rootfs = resolve(dirname(specFile.path), rootPath);
-  const { edits, granted } = buildEdits({ inventory, request, resolved, hookPath: deps.hookPath, rootfs });
+  const ldconfig = hostLdconfig(config.cli.ldconfig);
+  const { edits, granted } = buildEdits({ inventory, request, resolved, hookPath: deps.hookPath, rootfs, ...(ldconfig ? { ldconfig } : {}) });
   return done(edits, granted, { inventory, resolved });
+}
+
+/** The toolkit's default: the host's own ldconfig, which the hook finds itself (/sbin/ldconfig.real first). */
+const DEFAULT_LDCONFIG = '@/sbin/ldconfig';
+
+/**
+ * `[nvidia-container-cli] ldconfig`: "@/host/path" is a host ldconfig the hook runs (sealed, confined); undefined for
+ * the default. A container path is refused: running the image's ldconfig as root is CVE-2024-0136.
+ */
+export function hostLdconfig(value: string): string | undefined {
+  if (value === '' || value === DEFAULT_LDCONFIG) return undefined;
+  if (value.startsWith('@/')) return value.slice(1);
+  throw new NvrError('CONFIG', `[nvidia-container-cli] ldconfig = ${JSON.stringify(value)} names an ldconfig inside the container: nvidia-runtime never runs the image's ldconfig as root (CVE-2024-0136)`, {
+    fix: `use a host ldconfig: ldconfig = "@${value}" (or remove the key for the host's default)`,
+  });
 }

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distBin } from '../helpers/dist.js';
-import { makeBusyboxRootfs } from '../helpers/images.js';
+import { makeBusyboxRootfs, makeGlibcRootfs } from '../helpers/images.js';
 import { makeBundle, makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
 
 let host: GpuHost;
@@ -135,5 +135,31 @@ describe('config.toml forms: the configured runc runs and the container has its 
   test('a custom annotation prefix is seen by the launcher', async () => {
     const annotate = (j: string) => JSON.stringify({ ...JSON.parse(j), annotations: { 'gpus.example.com/gpu': 'nvidia.com/gpu=1' } });
     await expectGpu1((b) => ['run', '--bundle', b, 'ID'], () => gpuBundle(annotate, []), configFor('customPrefix'));
+  });
+});
+
+describe('[nvidia-container-cli] ldconfig', () => {
+  const withLdconfig = (value: string): string => {
+    const file = join(host.dir, `config-${++n}.toml`);
+    writeFileSync(file, `[nvidia-container-cli]\nroot = "${host.driverRoot}"\nldconfig = ${JSON.stringify(value)}\n`);
+    return file;
+  };
+
+  test('"@/host/path": that host ldconfig is the one the hook runs', async () => {
+    // A glibc rootfs, so that the hook runs ldconfig at all (it leaves images without ld.so.conf alone).
+    const bundle = await makeBundle(host, await makeGlibcRootfs(join(host.dir, `glibc-${++n}`)), { env: ['NVIDIA_VISIBLE_DEVICES=1'], args: LIST_GPUS });
+    const r = await runtime(['run', '--bundle', bundle, 'ID'], withLdconfig('@/sbin/ldconfig.custom'));
+    // The hook refuses a path that does not exist, naming it: proof that it was handed the configured one.
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/ldconfig: cannot open \/sbin\/ldconfig\.custom on the host/);
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+    expect(spec.hooks.createContainer[0].args).toEqual(expect.arrayContaining(['--ldconfig', '/sbin/ldconfig.custom']));
+  });
+
+  test('a container path is refused in one line (the image\'s ldconfig never runs as root), no container', async () => {
+    const r = await runtime(['run', '--bundle', await gpuBundle(plain), 'ID'], withLdconfig('/sbin/ldconfig'));
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^nvidia-runtime: \[nvidia-container-cli\] ldconfig = "\/sbin\/ldconfig" names an ldconfig inside the container.*use a host ldconfig: ldconfig = "@\/sbin\/ldconfig"/);
+    expect(r.containerLeft).toBe(false);
   });
 });

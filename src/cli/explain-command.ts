@@ -39,6 +39,8 @@ export interface Explanation {
   intercepted: boolean;
   bundle: string;
   configFile: string | null;
+  /** config.toml keys that were ignored (unknown, or read but not acted on). */
+  configWarnings: string[];
   driverRoot: string;
   wouldSucceed: boolean;
   gpuContainer: boolean | null;
@@ -80,7 +82,7 @@ export function explain(bundleDir: string, config: FrozenRuntimeConfig, options:
   const bundle = args.bundle ?? bundleDir;
   const base: Explanation = {
     runcArgv, launcher: options.launcher?.(runcArgv, cwd) ?? null, intercepted: args.intercept,
-    bundle, configFile: config.file ?? null, driverRoot: config.cli.root, wouldSucceed: false, gpuContainer: null,
+    bundle, configFile: config.file ?? null, configWarnings: [...config.warnings], driverRoot: config.cli.root, wouldSucceed: false, gpuContainer: null,
     reasons: [], capabilities: [], requirements: [], devices: [], cdiDevices: [], granted: null, edits: null, diff: '', error: null,
   };
   if (!args.intercept) return { ...base, wouldSucceed: true, gpuContainer: false };
@@ -123,6 +125,7 @@ export function formatExplanation(x: Explanation): string {
   const out = [
     l('Call:', `nvidia-runtime ${x.runcArgv.join(' ')}`), l('Launcher:', launcherLine(x.launcher)),
     l('Config:', x.configFile ?? 'defaults (no config.toml)'),
+    ...x.configWarnings.map((w) => `  - warning: ${w}`),
   ];
   if (!x.intercepted) {
     out.push(l('Runtime:', 'passes the call to runc untouched (not a create/run runc would perform)'), l('Result:', 'runc runs as called'));

@@ -14,7 +14,7 @@ import { NvrError } from '../errors.js';
 import { isCapability, type Capability } from '../host/capabilities.js';
 import { trustProblem } from '../trust.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, identityOf, isTrusted, statIdentity } from '../launcher-contract.js';
-import { deepFreeze, mutableDefaults } from './defaults.js';
+import { deepFreeze, mutableDefaults, renderDefaultConfigToml } from './defaults.js';
 import {
   CONFIG_SCHEMA,
   KNOWN_CAPABILITIES,
@@ -137,7 +137,7 @@ export function parseConfig(text: string, file: string, identity?: string): Froz
   const config = build(doc);
   config.file = file;
   if (identity !== undefined) config.fileIdentity = identity;
-  config.warnings.unshift(...unknownKeys(doc).map((k) => `unknown key "${k}" ignored`));
+  config.warnings.unshift(...unknownKeys(doc).map((k) => `unknown key "${k}" ignored`), ...unusedKeys(doc));
   return deepFreeze(config);
 }
 
@@ -229,6 +229,48 @@ function describeError(err: ErrorObject | undefined): string {
       what = err.message ?? 'is invalid';
   }
   return `${where} ${what} (got ${describeValue(err.data)})`;
+}
+
+/**
+ * Keys of the toolkit's file that this runtime reads but does not act on (yet), with why: set in a file, each is a
+ * warning (shown by `nvidia-ctk explain` and in the runtime log), never silently ignored. docs/configuration.md
+ * lists the same status per key.
+ */
+export const UNUSED_KEYS: Readonly<Record<string, string>> = {
+  'nvidia-container-cli.path': 'there is no separate nvidia-container-cli binary to call: the runtime computes the edits itself',
+  'nvidia-container-cli.environment': 'there is no nvidia-container-cli process to give an environment to',
+  'nvidia-container-cli.debug': 'use [nvidia-container-runtime] debug for the runtime log',
+  'nvidia-container-cli.ldcache': 'the driver root\'s /etc/ld.so.cache is always the one read',
+  'nvidia-container-cli.load-kmods': 'kernel modules are never loaded: the driver must be loaded on the host',
+  'nvidia-container-cli.no-cgroups': 'device cgroup rules are always written into the spec (runc applies them)',
+  'nvidia-container-cli.user': 'no helper process runs as another user',
+  'nvidia-container-cli.no-pivot': 'no helper process pivots into the container',
+  'nvidia-container-runtime.modes.csv.mount-spec-path': 'mode = "csv" (Tegra) is not supported',
+  'nvidia-container-runtime.modes.legacy.cuda-compat-mode': 'CUDA forward compatibility is not implemented yet',
+  'nvidia-container-runtime-hook.path': 'the runtime injects its own createContainer hook, not the legacy prestart hook',
+  'nvidia-container-runtime-hook.skip-mode-detection': 'the legacy prestart hook is not shipped yet',
+  'nvidia-ctk.path': 'generated edits name nvidia-runtime-hook, not nvidia-ctk',
+  features: 'no [features] flag is implemented yet',
+};
+
+const at = (doc: unknown, path: string): unknown => {
+  let cur = doc;
+  for (const part of path.split('.')) cur = isPlainTable(cur) && Object.hasOwn(cur, part) ? cur[part] : undefined;
+  return cur;
+};
+let defaultDoc: Record<string, unknown> | undefined;
+
+/** Warnings for the keys of UNUSED_KEYS that the file sets to something else than the default (which is harmless). */
+function unusedKeys(doc: Record<string, unknown>): string[] {
+  defaultDoc ??= parseToml(renderDefaultConfigToml()) as Record<string, unknown>;
+  const out: string[] = [];
+  for (const [path, why] of Object.entries(UNUSED_KEYS)) {
+    const value = at(doc, path);
+    if (value === undefined || (isPlainTable(value) && Object.keys(value).length === 0)) continue;
+    if (JSON.stringify(value) === JSON.stringify(at(defaultDoc, path))) continue;
+    out.push(`${path} is set but not used: ${why}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

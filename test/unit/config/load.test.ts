@@ -131,7 +131,12 @@ disable-imex-channel-creation = false
 `);
     expect(cfg).toEqual({
       file: F,
-      warnings: [],
+      // Every key the toolkit has is read; the ones this runtime does not act on say so when set off their default.
+      warnings: expect.arrayContaining([
+        'nvidia-container-cli.load-kmods is set but not used: kernel modules are never loaded: the driver must be loaded on the host',
+        'nvidia-ctk.path is set but not used: generated edits name nvidia-runtime-hook, not nvidia-ctk',
+        'features is set but not used: no [features] flag is implemented yet',
+      ]),
       disableRequire: true,
       swarmResource: 'DOCKER_RESOURCE_GPU',
       acceptEnvvarWhenUnprivileged: false,
@@ -201,6 +206,13 @@ disable-imex-channel-creation = false
     expect(e.fix).toContain(F);
   });
 
+  it('a key the runtime does not act on is a warning when set off its default, silent at its default', () => {
+    expect(parse('[nvidia-container-cli]\nload-kmods = true\nno-cgroups = false\n').warnings).toEqual([]);
+    expect(parse('[nvidia-container-cli]\nno-cgroups = true\n').warnings).toEqual([
+      'nvidia-container-cli.no-cgroups is set but not used: device cgroup rules are always written into the spec (runc applies them)',
+    ]);
+  });
+
   it('unknown keys are warnings, not errors, and are not descended into', () => {
     const cfg = parse(`
 foo = 1
@@ -221,6 +233,7 @@ some-new-feature = true
       'unknown key "nvidia-container-runtime.modes.jit-cdi" ignored',
       'unknown key "bar" ignored',
       'unknown key "features.some-new-feature" ignored',
+      'features is set but not used: no [features] flag is implemented yet',
     ]);
     expect(cfg.features).toEqual({});
   });

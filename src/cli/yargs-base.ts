@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { NvrError } from '../errors.js';
+import { isNvrError, NvrError } from '../errors.js';
 
 /**
  * A yargs parser with our conventions: strict, usage errors become NvrError('INPUT') (one line, exit 1) instead of
@@ -14,7 +14,9 @@ export function baseParser(argv: string[], scriptName: string): Argv {
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      throw new NvrError('INPUT', msg, { fix: `see ${scriptName} --help` });
+      // Our own errors pass through; yargs' (a missing option value, a bad choice) become one usage line.
+      if (err && isNvrError(err)) throw err;
+      if (err && err.name !== 'YError') throw err;
+      throw new NvrError('INPUT', msg ?? err?.message ?? 'invalid command line', { fix: `see ${scriptName} --help` });
     });
 }

@@ -1,7 +1,8 @@
 /** nvidia-cdi-hook: the toolkit's CDI hook grammar, served by the same static binary as nvidia-runtime-hook when it
  *  runs under that name (a link named nvidia-cdi-hook, as /usr/bin/nvidia-cdi-hook is). Needs root, as the hook
- *  does. Every case runs against both resolvers (openat2 and the fallback walk), with the rootfs taken from the OCI
- *  state on stdin, as runc gives it, and a host sentinel directory that must hash the same before and after. */
+ *  does. Every case runs against both resolvers (openat2 and the fallback walk) and the ASan+UBSan build, with the
+ *  rootfs taken from the OCI state on stdin, as runc gives it, and a host sentinel directory that must hash the
+ *  same before and after. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -15,7 +16,7 @@ let dir: string;
 let compatLib: string; // soname libcuda.so.1: the "CUDA forward compat" copy
 let driverLib: string; // soname libcuda.so.1: the "host driver" copy
 beforeAll(() => {
-  execFileSync('make', ['-s', '-f', 'native/Makefile.dev', 'build/dev/nvidia-runtime-hook', 'build/dev/nvidia-runtime-hook-walk'], { cwd: PACKAGE_ROOT });
+  execFileSync('make', ['-s', '-f', 'native/Makefile.dev', 'build/dev/nvidia-runtime-hook', 'build/dev/nvidia-runtime-hook-walk', 'build/dev/nvidia-runtime-hook-asan'], { cwd: PACKAGE_ROOT });
   dir = realpathSync(tempDir('cdi-hook'));
   writeFileSync(join(dir, 'lib.c'), 'int which(void) { return WHICH; }\n');
   compatLib = join(dir, 'compat.so');
@@ -47,7 +48,9 @@ const hashOf = (root: string) => createHash('sha256').update(JSON.stringify(tree
 const oneLine = (stderr: string) => expect(stderr).toMatch(/^nvidia-cdi-hook: [^\n]*\n$/);
 const cacheOf = (rootfs: string) => execFileSync('ldconfig', ['-p', '-C', join(rootfs, 'etc/ld.so.cache')]).toString();
 
-describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s as nvidia-cdi-hook', (binary) => {
+describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk', 'nvidia-runtime-hook-asan'])('%s as nvidia-cdi-hook', (binary) => {
+  /** The ASan+UBSan build: any finding aborts (a signal, a failed case); leaks do not matter in a one-shot hook. */
+  const SAN = binary.endsWith('-asan') ? { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1', UBSAN_OPTIONS: 'print_stacktrace=1' } : {};
   let HOOK: string;
   let n = 0;
   let outside: string; // the host sentinel: must never change
@@ -85,7 +88,7 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s as nvidia
   }
   function hook(b: string | null, args: string[], env: Record<string, string> = { NVIDIA_CTK_DEBUG: 'false' }) {
     const input = b === null ? '' : JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'creating', pid: 1, bundle: b });
-    const r = spawnSync(HOOK, args, { input, env });
+    const r = spawnSync(HOOK, args, { input, env: { ...env, ...SAN } });
     return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   }
   const ok = { status: 0, stdout: '', stderr: '' };
@@ -451,7 +454,7 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s as nvidia
         'grep -F " $3/" /proc/self/mountinfo | cut -d" " -f4,5 || true', 'echo ---',
         '[ -w "$3/proc/driver/nvidia/params" ] && echo writable || echo read-only',
       ].join('\n');
-      const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', b, HOOK, root], { env: { PATH: process.env.PATH! } });
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', b, HOOK, root], { env: { PATH: process.env.PATH!, ...SAN } });
       return { out: r.stdout.toString().split('---\n'), stderr: r.stderr.toString() };
     }
 
@@ -539,7 +542,8 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s as nvidia
       expect(existsSync(join(root, 'b'))).toBe(false);
     });
 
-    test.each(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'])('refuses to run with %s set (the hook entry must carry its env)', (name) => {
+    // The static builds only: the dynamic ASan build's loader acts on these variables before main().
+    (SAN.ASAN_OPTIONS ? test.skip : test).each(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'])('refuses to run with %s set (the hook entry must carry its env)', (name) => {
       const { b, root } = bundle();
       const before = tree(root);
       const r = hook(b, ['create-symlinks', '--link', 'a::/a'], { [name]: '/proc/self/cwd/poc.so' });
@@ -565,7 +569,7 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s as nvidia
     });
 
     test('a bad state is reported with the nvidia-cdi-hook prefix', () => {
-      const r = spawnSync(HOOK, ['create-symlinks', '--link', 'a::/a'], { input: '{"bundle":"/nonexistent-bundle"}', env: {} });
+      const r = spawnSync(HOOK, ['create-symlinks', '--link', 'a::/a'], { input: '{"bundle":"/nonexistent-bundle"}', env: SAN });
       expect(r.status).toBe(1);
       expect(r.stderr.toString()).toMatch(/^nvidia-cdi-hook: bundle: \/nonexistent-bundle: No such file or directory\n$/);
     });

@@ -5,7 +5,7 @@
  * dir, vfs driver) so nothing touches the host's podman state.
  */
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCdiSpec } from '../../src/cdi/generate.js';
 import { DEFAULT_SPEC_DIRS } from '../../src/cdi/load.js';
@@ -13,12 +13,15 @@ import { loadCdiRegistry } from '../../src/cdi/registry.js';
 import type { CdiSpec } from '../../src/cdi/types.js';
 import { formatSpec } from '../../src/cli/cdi-command.js';
 import { loadHostInventory } from '../../src/host/inventory.js';
-import { distBin, tempDir } from '../helpers/dist.js';
+import { distBin, PACKAGE_ROOT, tempDir } from '../helpers/dist.js';
 import { makeBusyboxRootfs, makeGlibcRootfs } from '../helpers/images.js';
 import { makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
 
 const SPEC_DIR = '/etc/cdi';
 const SPEC_FILE = join(SPEC_DIR, `nvidia-test-${process.pid}.yaml`);
+/** NVIDIA's own generated spec (test/fixtures/nvidia), moved to the test's mock root, under a vendor of its own. */
+const NVIDIA_SPEC_FILE = join(SPEC_DIR, `nvidia-toolkit-test-${process.pid}.yaml`);
+const NVIDIA_KIND = 'nvr-nvidia.nvidia.com/gpu';
 let createdSpecDir = false;
 let host: GpuHost;
 let store: string;
@@ -54,12 +57,18 @@ beforeAll(async () => {
     createdSpecDir = true;
   }
   writeFileSync(SPEC_FILE, formatSpec(spec, 'yaml'));
+  const moved = join(host.dir, 'nvidia-moved.yaml');
+  await execa(distBin('nvidia-ctk'), ['cdi', 'transform', 'root', '--from', '/var/lib/nvidia-runtime/mock-driver', '--to', host.driverRoot,
+    '--input', join(PACKAGE_ROOT, 'test/fixtures/nvidia/nvidia-ctk-1.17.9-cdi-mock8.yaml'), '--output', moved]);
+  writeFileSync(NVIDIA_SPEC_FILE, readFileSync(moved, 'utf8').replace('kind: nvidia.com/gpu', `kind: ${NVIDIA_KIND}`)
+    .split('/usr/bin/nvidia-cdi-hook').join(distBin('nvidia-cdi-hook')));
   await importImage(makeBusyboxRootfs(join(host.dir, 'bb')), 'localhost/nvr-cdi:busybox');
   await importImage(await makeGlibcRootfs(join(host.dir, 'glibc')), 'localhost/nvr-cdi:glibc');
 }, 300000);
 
 afterAll(async () => {
   rmSync(SPEC_FILE, { force: true });
+  rmSync(NVIDIA_SPEC_FILE, { force: true });
   if (createdSpecDir && readdirSync(SPEC_DIR).length === 0) rmdirSync(SPEC_DIR);
   if (store) {
     await podman(['system', 'reset', '--force'], { reject: false });
@@ -101,4 +110,16 @@ test('an unknown device fails the run and names it', async () => {
   const r = await run(['--device', `${kind}=9`, 'localhost/nvr-cdi:busybox', 'true']);
   expect(r.exitCode).not.toBe(0);
   expect(r.stderr).toContain(`${kind}=9`);
+});
+
+test('NVIDIA\'s own generated spec, with our nvidia-cdi-hook: podman gives the GPU, the driver libraries, the links and the ld cache', async () => {
+  const r = await run(['--device', `${NVIDIA_KIND}=2`, 'localhost/nvr-cdi:glibc', 'sh', '-c',
+    'nvidia-smi -L; ls /dev | grep -E "^nvidia[0-9]"; readlink /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0; ldconfig -p | grep "libcuda.so.1 "']);
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  expect(r.stdout).toContain(`GPU 0: ${host.topology.gpus[2]!.name} (UUID: ${host.topology.gpus[2]!.uuid})`);
+  expect(r.stdout).toMatch(/^nvidia2$/m);
+  expect(r.stdout).not.toMatch(/^nvidia[013]$/m);
+  expect(r.stdout).toMatch(/^libGLX_nvidia\.so\.550\.54\.15$/m);
+  expect(r.stdout).toMatch(/libcuda\.so\.1 \(libc6,x86-64\) => \/usr\/lib\/x86_64-linux-gnu\/libcuda\.so\.1/);
 });

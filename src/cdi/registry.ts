@@ -81,7 +81,8 @@ export function listCdiDevices(registry: CdiRegistry): string[] {
 
 function unsupported(e: CdiContainerEdits | undefined, what: string): void {
   if (!e) return;
-  const fields = [e.intelRdt ? 'intelRdt' : '', (e.netDevices?.length ?? 0) > 0 ? 'netDevices' : ''].filter(Boolean);
+  // netDevices (runtime-spec 1.2) is not applied: runc 1.1 ignores linux.netDevices, so the device would be lost.
+  const fields = [(e.netDevices?.length ?? 0) > 0 ? 'netDevices' : ''].filter(Boolean);
   if (fields.length > 0) {
     throw new NvrError('DEVICE', `${what} uses ${fields.join(' and ')}, which this runtime does not apply`, {
       fix: 'request a device whose spec does not need them',

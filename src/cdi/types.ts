@@ -1,20 +1,11 @@
 /**
  * CDI spec documents (FACTS §3.1; field names are the Go tags of specs-go/config.go). A device's and a spec's
- * `containerEdits` are our ContainerEdits — the same JSON shape — plus the two CDI fields we read but do not
- * apply (intelRdt, netDevices), so that valid specs from disk type-check as loaded.
+ * `containerEdits` are our ContainerEdits — the same JSON shape — plus the CDI field we read but do not apply
+ * (netDevices: runc 1.1 cannot), so that valid specs from disk type-check as loaded.
  */
-import type { ContainerEdits } from '../edits/types.js';
+import type { ContainerEdits, IntelRdt } from '../edits/types.js';
 
-export interface CdiIntelRdt {
-  closID?: string;
-  l3CacheSchema?: string;
-  memBwSchema?: string;
-  schemata?: string[];
-  enableMonitoring?: boolean;
-  /** Pre-1.1.0 fields. */
-  enableCMT?: boolean;
-  enableMBM?: boolean;
-}
+export type CdiIntelRdt = IntelRdt;
 
 export interface CdiNetDevice {
   hostInterfaceName: string;
@@ -22,7 +13,6 @@ export interface CdiNetDevice {
 }
 
 export interface CdiContainerEdits extends ContainerEdits {
-  intelRdt?: CdiIntelRdt;
   netDevices?: CdiNetDevice[];
 }
 

@@ -10,7 +10,7 @@ import { isLosslessNumber } from 'lossless-json';
 import { NvrError } from '../errors.js';
 import { jsonNumberText } from '../oci/spec-file.js';
 import type { JsonNumber, JsonObject, JsonValue, OciDeviceRule, OciHook, OciLinuxDevice, OciMount, OciSpec } from '../oci/types.js';
-import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, sameDestination } from './types.js';
+import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, type IntelRdt, sameDestination } from './types.js';
 
 const FIX_SPEC = 'the bundle config.json has a field of the wrong type; recreate the container';
 const FIX_EDITS = 'fix the CDI spec or configuration that produced this edit';
@@ -219,6 +219,18 @@ function applyGids(spec: OciSpec, gids: readonly number[]): void {
   for (const g of wanted) if (!list.some((x) => sameNumber(x, g))) list.push(g);
 }
 
+// ---- Intel RDT ----
+
+function applyIntelRdt(spec: OciSpec, rdt: IntelRdt | undefined): void {
+  if (!rdt) return;
+  const linux = objectAt(spec, 'linux', 'linux');
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(rdt) as [string, string | boolean | string[] | undefined][]) {
+    if (v !== undefined) out[k] = Array.isArray(v) ? [...v] : v;
+  }
+  linux.intelRdt = out; // replaced whole, as the CDI library sets it
+}
+
 /** Applies `edits` to a copy of `spec` and returns it; `spec` itself is never modified. */
 export function applyEdits(spec: OciSpec, edits: ContainerEdits): OciSpec {
   if (!isObject(spec)) throw new NvrError('SPEC', 'config.json: must be a JSON object', { fix: FIX_SPEC });
@@ -228,5 +240,6 @@ export function applyEdits(spec: OciSpec, edits: ContainerEdits): OciSpec {
   applyMounts(out, edits.mounts ?? []);
   applyHooks(out, edits.hooks ?? []);
   applyGids(out, edits.additionalGids ?? []);
+  applyIntelRdt(out, edits.intelRdt);
   return out;
 }

@@ -40,12 +40,25 @@ export interface Hook {
   timeout?: number;
 }
 
+/** Intel RDT (CDI ≥ 0.7.0): the container's resctrl class, copied to the spec's `linux.intelRdt` as is. */
+export interface IntelRdt {
+  closID?: string;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
+  schemata?: string[];
+  enableMonitoring?: boolean;
+  /** Pre-1.1.0 fields. */
+  enableCMT?: boolean;
+  enableMBM?: boolean;
+}
+
 export interface ContainerEdits {
   env?: string[];
   deviceNodes?: DeviceNode[];
   mounts?: Mount[];
   hooks?: Hook[];
   additionalGids?: number[];
+  intelRdt?: IntelRdt;
 }
 
 export function envKey(kv: string): string {
@@ -78,7 +91,8 @@ function upsert<T>(list: T[], item: T, same: (a: T, b: T) => boolean): void {
  * Merges edits in order with the same semantics applyEdits has, so that
  * applyEdits(s, mergeEdits(a, b)) equals applyEdits(applyEdits(s, a), b):
  * env by key, device nodes by path, mounts by containerPath and hooks by (name, path, args) are replaced in
- * place by later ones; additional GIDs are de-duplicated (0 dropped). Empty lists are omitted.
+ * place by later ones; additional GIDs are de-duplicated (0 dropped); a later intelRdt replaces an earlier one whole
+ * (the CDI library sets it). Empty lists are omitted.
  */
 export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>): ContainerEdits {
   const env: string[] = [];
@@ -86,6 +100,7 @@ export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>):
   const mounts: Mount[] = [];
   const hooks: Hook[] = [];
   const gids: number[] = [];
+  let intelRdt: IntelRdt | undefined;
   for (const e of edits) {
     if (!e) continue;
     for (const kv of e.env ?? []) upsert(env, kv, (a, b) => envKey(a) === envKey(b));
@@ -93,6 +108,7 @@ export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>):
     for (const m of e.mounts ?? []) upsert(mounts, { ...m, ...(m.options ? { options: [...m.options] } : {}) }, (a, b) => sameDestination(a.containerPath, b.containerPath));
     for (const h of e.hooks ?? []) upsert(hooks, { ...h }, sameHook);
     for (const g of e.additionalGids ?? []) if (g !== 0 && !gids.includes(g)) gids.push(g);
+    if (e.intelRdt) intelRdt = { ...e.intelRdt, ...(e.intelRdt.schemata ? { schemata: [...e.intelRdt.schemata] } : {}) }; // later wins whole
   }
   const out: ContainerEdits = {};
   if (env.length) out.env = env;
@@ -100,5 +116,6 @@ export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>):
   if (mounts.length) out.mounts = mounts;
   if (hooks.length) out.hooks = hooks;
   if (gids.length) out.additionalGids = gids;
+  if (intelRdt) out.intelRdt = intelRdt;
   return out;
 }

@@ -186,4 +186,13 @@ describe('resolveCdiDevices', () => {
     ]);
     expect(() => resolveCdiDevices(r, ['v.com/n=n'])).toThrow(/netDevices/);
   });
+
+  it('applies intelRdt: the later definition replaces the earlier one whole (spec level, then device)', () => {
+    const r = loadCdiRegistry([
+      dir('rdt', { 'r.json': { cdiVersion: '0.7.0', kind: 'v.com/r', containerEdits: { intelRdt: { closID: 'spec', l3CacheSchema: 'L3:0=ff' } },
+        devices: [{ name: 'a', containerEdits: { intelRdt: { closID: 'dev' } } }, { name: 'b', containerEdits: { env: ['B=1'] } }] } }),
+    ]);
+    expect(resolveCdiDevices(r, ['v.com/r=a']).intelRdt).toEqual({ closID: 'dev' });
+    expect(resolveCdiDevices(r, ['v.com/r=b']).intelRdt).toEqual({ closID: 'spec', l3CacheSchema: 'L3:0=ff' });
+  });
 });

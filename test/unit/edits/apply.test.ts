@@ -197,6 +197,20 @@ describe('applyEdits details', () => {
   });
 });
 
+describe('applyEdits: intelRdt', () => {
+  it('sets linux.intelRdt, replacing what the spec had, and keeps the rest of linux', () => {
+    const spec = { ociVersion: '1.0.2', linux: { intelRdt: { closID: 'old', memBwSchema: 'MB:0=50' }, namespaces: [] } } as unknown as OciSpec;
+    const out = applyEdits(spec, { intelRdt: { closID: 'gpu', schemata: ['L3:0=f'], enableMonitoring: true } }) as unknown as { linux: Record<string, unknown> };
+    expect(out.linux).toEqual({ intelRdt: { closID: 'gpu', schemata: ['L3:0=f'], enableMonitoring: true }, namespaces: [] });
+    expect((spec as unknown as { linux: { intelRdt: unknown } }).linux.intelRdt).toEqual({ closID: 'old', memBwSchema: 'MB:0=50' }); // input untouched
+    expect(applyEdits(spec, {})).toEqual(spec);
+  });
+
+  it('mergeEdits: a later intelRdt replaces an earlier one whole', () => {
+    expect(mergeEdits({ intelRdt: { closID: 'a', l3CacheSchema: 'x' } }, { intelRdt: { closID: 'b' } }).intelRdt).toEqual({ closID: 'b' });
+  });
+});
+
 describe('removeHooks', () => {
   const spec = load('docker-spec.json');
 

@@ -9,7 +9,7 @@
  * the same host gives byte-identical output.
  */
 import { posix } from 'node:path';
-import { deviceEdits, driverEdits } from '../edits/build.js';
+import { deviceEdits, driverEdits, imexEdits } from '../edits/build.js';
 import { mergeEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
 import { CAPABILITIES } from '../host/capabilities.js';
@@ -109,6 +109,31 @@ export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions)
     });
   }
   const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices, containerEdits: commonEdits(inv, opts.hookPath) };
+  spec.cdiVersion = minimumVersion(spec);
+  return spec;
+}
+
+/**
+ * `nvidia-ctk cdi generate --mode imex` (the toolkit's HEAD mode `imex`, a spec of its own): kind
+ * `<vendor>/imex-channel`, one device per IMEX channel node the host has, named by its channel number, plus `all`;
+ * no spec-level edits. No channels is an error, as no GPUs is for the GPU spec.
+ */
+export function generateImexSpec(inventory: HostInventory, opts: { vendor?: string; class?: string } = {}): CdiSpec {
+  const vendor = opts.vendor ?? 'nvidia.com';
+  const cls = opts.class ?? 'imex-channel';
+  const vp = vendorProblem(vendor);
+  if (vp) throw input(`--vendor: ${vp}`, 'use a DNS-like vendor such as nvidia.com');
+  const cp = classProblem(cls);
+  if (cp) throw input(`--class: ${cp}`, 'use a class such as imex-channel');
+  const channels = Object.keys(inventory.imexChannels).map(Number).sort((a, b) => a - b);
+  if (channels.length === 0) {
+    throw new NvrError('DEVICE', `no IMEX channels found under ${inventory.devRoot}/dev/nvidia-caps-imex-channels: a CDI spec needs at least one device`, {
+      fix: 'create the IMEX channels on the host (driver parameter NVreg_CreateImexChannel0=1, or mknod), or pass the right --dev-root',
+    });
+  }
+  const devices: CdiDevice[] = channels.map((ch) => ({ name: String(ch), containerEdits: imexEdits(inventory, [ch]) }));
+  devices.push({ name: 'all', containerEdits: imexEdits(inventory, channels) });
+  const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices };
   spec.cdiVersion = minimumVersion(spec);
   return spec;
 }

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs
 import { dirname, extname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { stringify as toYaml } from 'yaml';
-import { generateCdiSpec } from '../cdi/generate.js';
+import { generateCdiSpec, generateImexSpec } from '../cdi/generate.js';
 import { DEFAULT_SPEC_DIRS, MAX_SPEC_BYTES, parseSpecText } from '../cdi/load.js';
 import { listCdiDevices, loadCdiRegistry } from '../cdi/registry.js';
 import { normaliseRoot, RELATIVE_TO, transformSpecRoot, type RelativeTo } from '../cdi/transform.js';
@@ -68,7 +68,8 @@ interface GenerateArgs {
   output?: string;
   format?: string;
   vendor: string;
-  class: string;
+  class?: string;
+  mode: string;
   'device-name-strategy'?: string[];
   'driver-root'?: string;
   'dev-root'?: string;
@@ -117,7 +118,8 @@ function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
         .option('output', { type: 'string', describe: 'file to write (atomically); default stdout' })
         .option('format', { type: 'string', choices: ['yaml', 'json'], describe: 'output format (default yaml, or the --output extension)' })
         .option('vendor', { alias: 'cdi-vendor', type: 'string', default: 'nvidia.com', describe: 'vendor of the device kind' })
-        .option('class', { alias: 'cdi-class', type: 'string', default: 'gpu', describe: 'class of the device kind' })
+        .option('class', { alias: 'cdi-class', type: 'string', describe: 'class of the device kind (default gpu; imex-channel with --mode imex)' })
+        .option('mode', { alias: 'discovery-mode', type: 'string', choices: ['auto', 'nvml', 'imex'], default: 'auto', describe: 'auto/nvml: the GPUs and MIG devices; imex: a spec of its own for the IMEX channels (nvidia.com/imex-channel)' })
         .option('device-name-strategy', { type: 'string', array: true, describe: 'index, uuid or type-index (repeatable; default index and uuid)' })
         .option('driver-root', { type: 'string', describe: 'driver root (default: config.toml [nvidia-container-cli] root, else /)' })
         .option('dev-root', { type: 'string', describe: 'where the device nodes are (default: the driver root)' }) as unknown as Argv<GenerateArgs>,
@@ -125,12 +127,15 @@ function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
       const format = outputFormat(args.format, args.output);
       const driverRoot = args['driver-root'] ?? d.defaultDriverRoot();
       const inventory = d.loadInventory(driverRoot, args['dev-root']);
-      const spec = generateCdiSpec(inventory, {
-        vendor: args.vendor,
-        class: args.class,
-        deviceNameStrategies: args['device-name-strategy'],
-        hookPath: d.hookPath(),
-      });
+      const spec =
+        args.mode === 'imex'
+          ? generateImexSpec(inventory, { vendor: args.vendor, ...(args.class !== undefined ? { class: args.class } : {}) })
+          : generateCdiSpec(inventory, {
+              vendor: args.vendor,
+              class: args.class ?? 'gpu',
+              deviceNameStrategies: args['device-name-strategy'],
+              hookPath: d.hookPath(),
+            });
       const text = formatSpec(spec, format);
       if (args.output !== undefined && args.output !== '-') d.writeFile(args.output, text);
       else d.stdout(text);

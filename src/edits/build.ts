@@ -7,12 +7,14 @@
  *   (sources are always host paths under the driver root, never paths from the image), and the createContainer hook
  *   that makes the libraries loadable;
  * - `deviceEdits`: the nodes of the selected GPUs and MIG devices, with the host's real major:minor;
- * - `buildEdits`: both for a request, plus the granted NVIDIA_VISIBLE_DEVICES.
+ * - `imexEdits`: the nodes of the requested IMEX channels (a channel the host lacks is an error naming it);
+ * - `buildEdits`: all three for a request, plus the granted NVIDIA_VISIBLE_DEVICES.
  */
 import { posix } from 'node:path';
 import { listDeviceNodes, listDriverFiles, type DeviceSelection, type HostInventory } from '../host/inventory.js';
 import type { Capability } from '../host/capabilities.js';
-import type { HostDeviceNode } from '../host/devices.js';
+import { IMEX_CHANNELS_DIR, imexChannelPath, type HostDeviceNode } from '../host/devices.js';
+import { NvrError } from '../errors.js';
 import { hostPathOf } from '../host/root.js';
 import type { DeviceRequest } from '../request/types.js';
 import { selectedGpus, type ResolvedDevices } from '../request/resolve.js';
@@ -85,6 +87,26 @@ export function deviceEdits(inv: HostInventory, selection: DeviceSelection): Con
   return nodes.length > 0 ? { deviceNodes: nodes } : {};
 }
 
+/**
+ * The nodes of these IMEX channels, with the host's major:minor. We never create a channel node on the host (the
+ * toolkit's nvidia-modprobe may, unless features.disable-imex-channel-creation): a channel the snapshot lacks is
+ * an NvrError DEVICE naming it.
+ */
+export function imexEdits(inv: HostInventory, channels: readonly number[]): ContainerEdits {
+  const nodes = channels.map((ch) => {
+    const node = inv.imexChannels?.[ch];
+    if (!node) {
+      const have = Object.keys(inv.imexChannels ?? {});
+      throw new NvrError('DEVICE', `IMEX channel ${ch}: ${imexChannelPath(ch)} does not exist under ${inv.devRoot}` +
+        ` (${have.length > 0 ? `the host has channels ${have.join(',')}` : `the host has no IMEX channels in ${IMEX_CHANNELS_DIR}`})`, {
+        fix: `request an existing channel in NVIDIA_IMEX_CHANNELS, or create it on the host: mknod ${imexChannelPath(ch)} c <major of nvidia-caps-imex-channels in /proc/devices> ${ch}`,
+      });
+    }
+    return nodeEdit(node);
+  });
+  return nodes.length > 0 ? { deviceNodes: nodes } : {};
+}
+
 export interface BuildInput {
   inventory: HostInventory;
   request: DeviceRequest;
@@ -114,7 +136,8 @@ export function buildEdits(input: BuildInput): BuiltEdits {
   const driver = driverEdits(inv, request.capabilities, target);
   const devices = deviceEdits(inv, { gpus: selectedGpus(resolved), migDevices: resolved.migDevices });
   const edits: ContainerEdits = { env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] };
-  const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? [])];
+  const imex = imexEdits(inv, request.imexChannels ?? []);
+  const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? []), ...(imex.deviceNodes ?? [])];
   // Empty lists stay present here, as before: applyEdits treats them as "nothing to add".
   edits.deviceNodes = deviceNodes;
   edits.mounts = driver.mounts ?? [];

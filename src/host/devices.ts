@@ -4,7 +4,7 @@
  * always read from the real node (lstat st_rdev), never assumed, so what goes into the container's
  * device cgroup is what the host actually has.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { NvrError } from '../errors.js';
 import type { DeviceNode } from '../edits/types.js';
 import { resolveInRoot } from './root.js';
@@ -65,6 +65,37 @@ export function lookupDeviceNodes(devRoot: string, paths: Iterable<string>, opti
 /** `/dev/nvidia<minor>` of one GPU. */
 export function gpuDeviceNode(devRoot: string, minor: number, options: LookupOptions = {}): HostDeviceNode | undefined {
   return lookupDeviceNode(devRoot, `/dev/nvidia${minor}`, options);
+}
+
+/** Where the driver's IMEX channel nodes live (char major `nvidia-caps-imex-channels` of /proc/devices, minor N). */
+export const IMEX_CHANNELS_DIR = '/dev/nvidia-caps-imex-channels';
+/** Channel ids are decimal and below 2^20 (libnvidia-container's limit for --imex-channel). */
+export const IMEX_CHANNEL_LIMIT = 2 ** 20;
+
+export const imexChannelPath = (channel: number): string => `${IMEX_CHANNELS_DIR}/channel${channel}`;
+
+/**
+ * The IMEX channel nodes that exist under `devRoot`, by channel number, ascending: every `channel<N>` char device
+ * of IMEX_CHANNELS_DIR with N < 2^20, major:minor read from the node. No directory (no IMEX-capable driver, or
+ * no channels created yet) means no channels.
+ */
+export function lookupImexChannels(devRoot: string): Array<{ channel: number; node: HostDeviceNode }> {
+  const where = resolveInRoot(devRoot, IMEX_CHANNELS_DIR);
+  if (!where.exists) return [];
+  let names: string[];
+  try {
+    names = readdirSync(where.hostPath);
+  } catch {
+    return [];
+  }
+  const channels = names
+    .map((n) => /^channel(0|[1-9]\d{0,6})$/.exec(n))
+    .flatMap((m) => (m && Number(m[1]) < IMEX_CHANNEL_LIMIT ? [Number(m[1])] : []))
+    .sort((a, b) => a - b);
+  return channels.flatMap((channel) => {
+    const node = lookupDeviceNode(devRoot, imexChannelPath(channel));
+    return node ? [{ channel, node }] : [];
+  });
 }
 
 export const CAPS_PROC_DIR = '/proc/driver/nvidia/capabilities';

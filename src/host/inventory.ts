@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { deepFreeze } from '../config/defaults.js';
 import { NvrError } from '../errors.js';
 import { binariesFor, CAPABILITIES, CONTROL_DEVICES, controlDevicesFor, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
-import { lookupDeviceNode, migDeviceCapabilities, type CapabilityNode, type HostDeviceNode } from './devices.js';
+import { lookupDeviceNode, lookupImexChannels, migDeviceCapabilities, type CapabilityNode, type HostDeviceNode } from './devices.js';
 import { findBinary, findFirmware, findIpcs, librariesByPrefix, pick, type FileLookup, type LibraryLookup } from './driver-files.js';
 import { ARCH_I386, ARCH_X86_64, readLdCache, type LdCache } from './ldcache.js';
 import { findNvmlLibrary, queryDriver, type NvmlAddon } from './nvml.js';
@@ -43,6 +43,8 @@ export interface HostInventory {
   readonly migCapabilities: Readonly<Record<string, readonly CapabilityNode[]>>;
   /** Why a MIG device's capabilities are incomplete, by migKey(). */
   readonly migProblems: Readonly<Record<string, Problem>>;
+  /** The IMEX channel nodes that exist (/dev/nvidia-caps-imex-channels/channel<N>), by channel number. */
+  readonly imexChannels: Readonly<Record<number, HostDeviceNode>>;
 }
 
 export interface InventoryOptions {
@@ -114,7 +116,9 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
       if (problem) migProblems[migKey(gpu, mig)] = problem;
     }
   }
-  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems });
+  const imexChannels: Record<number, HostDeviceNode> = {};
+  for (const { channel, node } of lookupImexChannels(devRoot)) imexChannels[channel] = node;
+  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems, imexChannels });
 }
 
 export interface DriverFiles {

@@ -34,6 +34,10 @@ export const TOPOLOGY_JSON = 'etc/nvidia-mock/topology.json';
 export const NVIDIA_MAJOR = 195;
 export const UVM_MAJOR = 508;
 export const CAPS_MAJOR = 509;
+/** `nvidia-caps-imex-channels` in /proc/devices; the nodes are /dev/nvidia-caps-imex-channels/channel<N>, minor N. */
+export const IMEX_CHANNELS_MAJOR = 510;
+/** The mock creates channels 0..IMEX_CHANNEL_COUNT-1 (the real driver allows up to 2^20 channels). */
+export const IMEX_CHANNEL_COUNT = 8;
 
 // Both src/mock/writer.ts and dist/mock/writer.js sit two levels below the package root.
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -284,7 +288,8 @@ async function writeDeviceNodes(root: string, t: MockTopology, log: (m: string) 
   if (mig) {
     for (const cap of migCaps(t)) await mknod(join(dev, 'nvidia-caps', `nvidia-cap${cap.minor}`), CAPS_MAJOR, cap.minor, cap.mode);
   }
-  log(`device nodes: nvidiactl, nvidia-modeset, nvidia-uvm(-tools), ${t.gpus.length} GPU nodes${mig ? ', nvidia-caps' : ''}`);
+  for (let ch = 0; ch < IMEX_CHANNEL_COUNT; ch++) await mknod(join(dev, 'nvidia-caps-imex-channels', `channel${ch}`), IMEX_CHANNELS_MAJOR, ch, 0o666);
+  log(`device nodes: nvidiactl, nvidia-modeset, nvidia-uvm(-tools), ${t.gpus.length} GPU nodes${mig ? ', nvidia-caps' : ''}, ${IMEX_CHANNEL_COUNT} IMEX channels`);
 }
 
 function procDevices(): string {
@@ -296,6 +301,7 @@ function procDevices(): string {
     `${NVIDIA_MAJOR} nvidia`,
     `${UVM_MAJOR} nvidia-uvm`,
     `${CAPS_MAJOR} nvidia-caps`,
+    `${IMEX_CHANNELS_MAJOR} nvidia-caps-imex-channels`,
     '',
     'Block devices:',
     '  8 sd',

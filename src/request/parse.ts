@@ -19,6 +19,7 @@ import { envToMap } from './env.js';
 import type { ContainerFacts, DeviceRequest, RequestPolicy } from './types.js';
 import { parseRequirement } from '../require/grammar.js';
 import { chooseInjection } from './mode.js';
+import { IMEX_ENV, imexChannelsRequested } from './imex.js';
 import { cdiAnnotationKeys, cdiDevicesFromAnnotations, DEFAULT_ANNOTATION_PREFIXES, DEFAULT_CDI_KIND } from './cdi-requests.js';
 
 export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({
@@ -67,7 +68,7 @@ export function cudaMajorMinor(version: string): string {
 /**
  * Device ids requested through volume mounts: mounts of /dev/null onto DEVICE_LIST_MOUNT_ROOT/<id>.
  * `cdi/<vendor>/<class>/<name>` becomes the CDI name `vendor/class=name`; IMEX channel mounts
- * (`imex/<ch>`) are not GPU requests and are skipped.
+ * (`imex/<ch>`) are not GPU requests: src/request/imex.ts reads them.
  */
 export function deviceIdsFromMounts(mounts: ContainerFacts['mounts']): string[] {
   const ids: string[] = [];
@@ -209,6 +210,9 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
       'NVIDIA_DRIVER_CAPABILITIES is ignored on the CDI path: the CDI spec decides which driver files are injected',
       'requirements (NVIDIA_REQUIRE_*) are not checked on the CDI path: NVML is not queried, the CDI spec is the source of truth',
     );
+    if ((env.get(IMEX_ENV) ?? '').trim() !== '') {
+      reasons.push(`${IMEX_ENV} ignored on the CDI path (as NVIDIA's toolkit v1.17.9): request nvidia.com/imex-channel=<N> devices instead`);
+    }
     return { gpu: true, devices: visible.devices, capabilities: [], requirements: [], source, reasons, cdiDevices: injection.names };
   }
 
@@ -223,13 +227,16 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
       : `capabilities: ${capabilities.join(',')}`,
   );
 
+  const requirements = requirementsOf(env, legacyImage, policy, reasons);
+  const imexChannels = imexChannelsRequested(env, facts.mounts, privileged, policy, reasons);
   return {
     gpu: true,
     devices: visible.devices,
     capabilities,
-    requirements: requirementsOf(env, legacyImage, policy, reasons),
+    requirements,
     source,
     reasons,
+    ...(imexChannels.length > 0 ? { imexChannels } : {}),
   };
 }
 

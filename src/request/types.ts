@@ -31,6 +31,11 @@ export interface DeviceRequest {
    * names to resolve, request order, unique. Capabilities and requirements are then empty: the spec decides.
    */
   cdiDevices?: string[];
+  /**
+   * IMEX channels (/dev/nvidia-caps-imex-channels/channel<N>) for the direct path, ascending and unique; absent when
+   * none (NVIDIA_IMEX_CHANNELS or imex/<ch> volume mounts; src/request/imex.ts).
+   */
+  imexChannels?: number[];
 }
 
 /** The config.toml keys (peer names) that govern how requests are read. */
@@ -47,6 +52,8 @@ export interface RequestPolicy {
   defaultKind?: string;
   /** swarm-resource: env names read before NVIDIA_VISIBLE_DEVICES (Docker Swarm generic resources), default none. */
   swarmResource?: readonly string[];
+  /** [features] ignore-imex-channel-requests, default false. */
+  ignoreImexChannelRequests?: boolean;
 }
 
 /** The parts of the OCI spec a request is read from. */

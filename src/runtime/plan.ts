@@ -57,6 +57,7 @@ export function requestPolicy(config: FrozenRuntimeConfig): RequestPolicy {
     annotationPrefixes: [...config.runtime.cdi.annotationPrefixes],
     defaultKind: config.runtime.cdi.defaultKind,
     swarmResource: swarmResourceNames(config.swarmResource),
+    ignoreImexChannelRequests: config.features['ignore-imex-channel-requests'] === true,
   };
 }
 

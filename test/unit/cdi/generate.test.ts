@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateCdiSpec } from '../../../src/cdi/generate.js';
+import { generateCdiSpec, generateImexSpec } from '../../../src/cdi/generate.js';
 import { loadCdiRegistry, resolveCdiDevices } from '../../../src/cdi/registry.js';
 import { CDI_SCHEMA } from '../../../src/cdi/schema.js';
 import type { CdiSpec } from '../../../src/cdi/types.js';
@@ -244,5 +244,33 @@ describe('round trip: CDI path == direct path', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('generateImexSpec (cdi generate --mode imex) on a mock root', () => {
+  it('the snapshot holds channels 0-7 with the mock major 510', () => {
+    const inv = inventory(roots.gpu1!);
+    expect(Object.keys(inv.imexChannels)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+    expect(inv.imexChannels[3]).toMatchObject({ path: '/dev/nvidia-caps-imex-channels/channel3', type: 'c', major: 510, minor: 3 });
+  });
+
+  it('a spec of its own: kind nvidia.com/imex-channel, one device per channel named by its number, plus all; valid', () => {
+    const spec = generateImexSpec(inventory(roots.gpu1!));
+    expect(spec.kind).toBe('nvidia.com/imex-channel');
+    expect(spec.cdiVersion).toBe('0.5.0');
+    expect(spec.containerEdits).toBeUndefined();
+    expect(spec.devices.map((d) => d.name)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', 'all']);
+    expect(spec.devices[1]!.containerEdits.deviceNodes).toEqual([{
+      path: '/dev/nvidia-caps-imex-channels/channel1', hostPath: join(roots.gpu1!, 'dev/nvidia-caps-imex-channels/channel1'),
+      type: 'c', major: 510, minor: 1, fileMode: 0o666, permissions: 'rwm',
+    }]);
+    expect(spec.devices.at(-1)!.containerEdits.deviceNodes).toHaveLength(8);
+    expect(new Ajv({ strict: true }).compile(CDI_SCHEMA)(JSON.parse(JSON.stringify(spec)))).toBe(true);
+    expect(specProblem(spec)).toBeUndefined();
+  });
+
+  it('the GPU spec is unchanged by the channels (NVIDIA generates them only in the imex mode)', () => {
+    const text = formatSpec(generateCdiSpec(inventory(roots.gpu1!), { hookPath: HOOK }), 'yaml');
+    expect(text).not.toContain('imex');
   });
 });

@@ -2,7 +2,8 @@
  * The one edits builder is pure: it selects from a host snapshot and touches nothing else. Shown by building edits
  * from a snapshot written as an object literal, for a driver root that does not exist on disk.
  */
-import { buildEdits, deviceEdits, driverEdits } from '../../../src/edits/build.js';
+import { buildEdits, deviceEdits, driverEdits, imexEdits } from '../../../src/edits/build.js';
+import { thrown } from '../../helpers/errors.js';
 import type { HostInventory } from '../../../src/host/inventory.js';
 import type { GpuInfo } from '../../../src/host/types.js';
 import type { DeviceRequest } from '../../../src/request/types.js';
@@ -27,6 +28,7 @@ const snapshot = {
   nodeProblems: {},
   migCapabilities: {},
   migProblems: {},
+  imexChannels: { 0: node('/dev/nvidia-caps-imex-channels/channel0', 510, 0), 1: node('/dev/nvidia-caps-imex-channels/channel1', 510, 1) },
 } as unknown as HostInventory;
 
 test('driver files and nodes come from the snapshot alone, as host paths under the driver root', () => {
@@ -62,4 +64,24 @@ test('the same snapshot and request give the same edits, every time', () => {
   const a = driverEdits(snapshot, ['compute', 'utility', 'video'], { hookPath: '/hook' });
   expect(driverEdits(snapshot, ['compute', 'utility', 'video'], { hookPath: '/hook' })).toEqual(a);
   expect(a.mounts?.map((m) => m.containerPath)).toContain(`${LIB}/libnvidia-encode.so.550.54.15`);
+});
+
+test('IMEX channels: the requested nodes with the host major:minor, after the GPU nodes; cgroup fields included', () => {
+  const request = { gpu: true, devices: [{ kind: 'index', index: 0 }], capabilities: ['utility'], requirements: [], source: 'env', reasons: [], imexChannels: [1] } as DeviceRequest;
+  const built = buildEdits({ inventory: snapshot, request, resolved: { gpus: [gpu(0)], migDevices: [] } as never, hookPath: '/hook', rootfs: '/r' });
+  expect(built.edits.deviceNodes?.map((n) => n.path)).toEqual(['/dev/nvidiactl', '/dev/nvidia0', '/dev/nvidia-caps-imex-channels/channel1']);
+  expect(built.edits.deviceNodes?.at(-1)).toEqual({
+    path: '/dev/nvidia-caps-imex-channels/channel1', hostPath: `${ROOT}/dev/nvidia-caps-imex-channels/channel1`,
+    type: 'c', major: 510, minor: 1, fileMode: 0o666, permissions: 'rwm',
+  });
+  expect(imexEdits(snapshot, [])).toEqual({});
+  expect(imexEdits(snapshot, [0, 1]).deviceNodes?.map((n) => n.minor)).toEqual([0, 1]);
+});
+
+test('IMEX channels: one the host lacks is a DEVICE error naming it and what the host has', () => {
+  const e = thrown(() => imexEdits(snapshot, [0, 7]));
+  expect(e.code).toBe('DEVICE');
+  expect(e.message).toBe(`IMEX channel 7: /dev/nvidia-caps-imex-channels/channel7 does not exist under ${ROOT} (the host has channels 0,1)`);
+  const none = { ...snapshot, imexChannels: {} } as HostInventory;
+  expect(thrown(() => imexEdits(none, [0])).message).toMatch(/the host has no IMEX channels in \/dev\/nvidia-caps-imex-channels/);
 });

@@ -188,6 +188,10 @@ describe('the host snapshot', () => {
   });
   afterAll(() => removeFakeRoot(root));
 
+  it('has no IMEX channels when the host has none', () => {
+    expect(inv.imexChannels).toEqual({});
+  });
+
   it('is deep-frozen', () => {
     expect(Object.isFrozen(inv)).toBe(true);
     expect(Object.isFrozen(inv.driver.gpus[0])).toBe(true);

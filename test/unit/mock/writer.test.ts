@@ -131,6 +131,8 @@ describeRoot('writeMockDriver', () => {
       expect(node('nvidia-uvm')).toEqual([508, 0, 0o666]);
       expect(node('nvidia-uvm-tools')).toEqual([508, 1, 0o666]);
       for (let i = 0; i < 8; i++) expect(node(`nvidia${i}`)).toEqual([195, i, 0o666]);
+      for (let ch = 0; ch < 8; ch++) expect(node(`nvidia-caps-imex-channels/channel${ch}`)).toEqual([510, ch, 0o666]);
+      expect(existsSync(join(root, 'dev/nvidia-caps-imex-channels/channel8'))).toBe(false);
       expect(node('nvidia-caps/nvidia-cap1')).toEqual([509, 1, 0o400]);
       expect(node('nvidia-caps/nvidia-cap2')).toEqual([509, 2, 0o444]);
     });
@@ -138,7 +140,7 @@ describeRoot('writeMockDriver', () => {
     it('writes /proc/devices and /proc/driver/nvidia like the driver', () => {
       const devices = readFileSync(join(root, 'proc/devices'), 'utf8');
       expect(devices).toMatch(/^Character devices:\n/);
-      expect(devices).toContain('\n195 nvidia\n508 nvidia-uvm\n509 nvidia-caps\n\n');
+      expect(devices).toContain('\n195 nvidia\n508 nvidia-uvm\n509 nvidia-caps\n510 nvidia-caps-imex-channels\n\n');
       expect(readFileSync(join(root, 'proc/driver/nvidia/version'), 'utf8')).toMatch(/^NVRM version: NVIDIA UNIX x86_64 Kernel Module {2}550\.54\.15 /);
       expect(readFileSync(join(root, 'proc/driver/nvidia/params'), 'utf8')).toContain('\nModifyDeviceFiles: 1\n');
       expect(existsSync(join(root, 'proc/driver/nvidia/registry'))).toBe(true);

@@ -250,7 +250,10 @@ export const UNUSED_KEYS: Readonly<Record<string, string>> = {
   'nvidia-container-runtime-hook.path': 'the runtime injects its own createContainer hook, not the legacy prestart hook',
   'nvidia-container-runtime-hook.skip-mode-detection': 'the legacy prestart hook is not shipped yet',
   'nvidia-ctk.path': 'generated edits name nvidia-runtime-hook, not nvidia-ctk',
-  features: 'no [features] flag is implemented yet',
+  'features.allow-cuda-compat-libs-from-container': 'CUDA forward compatibility is not implemented yet',
+  'features.disable-cuda-compat-lib-hook': 'CUDA forward compatibility is not implemented yet',
+  'features.allow-ldconfig-from-container': 'the image\'s ldconfig never runs as root (CVE-2024-0136)',
+  'features.disable-imex-channel-creation': 'IMEX channel nodes are never created on the host (a missing channel fails the create)',
 };
 
 const at = (doc: unknown, path: string): unknown => {

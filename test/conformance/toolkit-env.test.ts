@@ -42,6 +42,8 @@ interface Case {
   want: string[] | 'untouched' | RegExp;
   /** Set where we deliberately differ from v1.17.9: why. */
   differs?: string;
+  /** IMEX channel nodes the container gets (default none). */
+  imex?: number;
 }
 
 const SECURE = 'accept-nvidia-visible-devices-envvar-when-unprivileged = false\naccept-nvidia-visible-devices-as-volume-mounts = true\n';
@@ -88,6 +90,9 @@ const CASES: Case[] = [
     env: ['NVIDIA_VISIBLE_DEVICES=none'], toml: '[nvidia-container-runtime]\nmode = "cdi"\n', want: /unresolvable CDI devices: nvidia\.com\/gpu=none/,
     differs: 'maps to nvidia.com/gpu=none as HEAD does; our generated specs have no none device yet, so it fails with that name',
   },
+  { fact: 'NVIDIA_IMEX_CHANNELS=0,1 → those channel nodes (--imex-channel=)', env: ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=0,1'], want: ['nvidia0'], imex: 2 },
+  { fact: 'NVIDIA_IMEX_CHANNELS=all is dropped (ImexChannelsFromEnvVar returns nil)', env: ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=all'], want: ['nvidia0'] },
+  { fact: 'NVIDIA_IMEX_CHANNELS in cdi mode is ignored (v1.17.9)', env: ['NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0', 'NVIDIA_IMEX_CHANNELS=1'], want: ['nvidia0'] },
   { fact: 'mode = "legacy": CDI names are refused', env: ['NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0'], toml: '[nvidia-container-runtime]\nmode = "legacy"\n', want: /cannot be used in mode = "legacy"/ },
 ];
 
@@ -137,6 +142,7 @@ test.each(CASES.map((c) => [c.fact, c] as const))('%s', async (_, c) => {
   const spec = JSON.parse(seen);
   expect(gpuNodes(spec)).toEqual(c.want);
   expect(spec.linux.devices.map((d: { path: string }) => d.path)).toContain('/dev/nvidiactl');
+  expect(spec.linux.devices.filter((d: { path: string }) => d.path.includes('imex')).length).toBe(c.imex ?? 0);
   expect(explain.gpuContainer).toBe(true);
   if (explain.cdiDevices.length === 0) expect(explain.devices.map((d: { minor: number }) => `nvidia${d.minor}`).sort()).toEqual(c.want);
 });

@@ -107,6 +107,20 @@ export function imexEdits(inv: HostInventory, channels: readonly number[]): Cont
   return nodes.length > 0 ? { deviceNodes: nodes } : {};
 }
 
+/** The global MIG config/monitor capability nodes; one the host lacks is an NvrError DEVICE naming it. */
+export function migAdminEdits(inv: HostInventory, which: readonly ('config' | 'monitor')[]): ContainerEdits {
+  const nodes = which.map((w) => {
+    const cap = inv.migAdmin?.[w];
+    if (!cap?.node) {
+      throw new NvrError('DEVICE', `MIG ${w} capability: /proc/driver/nvidia/capabilities/mig/${w} or its /dev/nvidia-caps node is missing under ${inv.root}`, {
+        fix: `check that the GPUs support MIG and the driver exposes the capability, or unset NVIDIA_MIG_${w.toUpperCase()}_DEVICES`,
+      });
+    }
+    return nodeEdit(cap.node);
+  });
+  return nodes.length > 0 ? { deviceNodes: nodes } : {};
+}
+
 export interface BuildInput {
   inventory: HostInventory;
   request: DeviceRequest;
@@ -137,7 +151,8 @@ export function buildEdits(input: BuildInput): BuiltEdits {
   const devices = deviceEdits(inv, { gpus: selectedGpus(resolved), migDevices: resolved.migDevices });
   const edits: ContainerEdits = { env: [`NVIDIA_VISIBLE_DEVICES=${granted}`] };
   const imex = imexEdits(inv, request.imexChannels ?? []);
-  const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? []), ...(imex.deviceNodes ?? [])];
+  const admin = migAdminEdits(inv, request.migAdmin ?? []);
+  const deviceNodes = [...(driver.deviceNodes ?? []), ...(devices.deviceNodes ?? []), ...(imex.deviceNodes ?? []), ...(admin.deviceNodes ?? [])];
   // Empty lists stay present here, as before: applyEdits treats them as "nothing to add".
   edits.deviceNodes = deviceNodes;
   edits.mounts = driver.mounts ?? [];

@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { deepFreeze } from '../config/defaults.js';
 import { NvrError } from '../errors.js';
 import { binariesFor, CAPABILITIES, CONTROL_DEVICES, controlDevicesFor, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
-import { lookupDeviceNode, lookupImexChannels, migDeviceCapabilities, type CapabilityNode, type HostDeviceNode } from './devices.js';
+import { lookupDeviceNode, lookupImexChannels, migDeviceCapabilities, migGlobalCapability, type CapabilityNode, type HostDeviceNode } from './devices.js';
 import { findBinary, findFirmware, findIpcs, librariesByPrefix, pick, type FileLookup, type LibraryLookup } from './driver-files.js';
 import { ARCH_I386, ARCH_X86_64, readLdCache, type LdCache } from './ldcache.js';
 import { findNvmlLibrary, queryDriver, type NvmlAddon } from './nvml.js';
@@ -45,6 +45,8 @@ export interface HostInventory {
   readonly migProblems: Readonly<Record<string, Problem>>;
   /** The IMEX channel nodes that exist (/dev/nvidia-caps-imex-channels/channel<N>), by channel number. */
   readonly imexChannels: Readonly<Record<number, HostDeviceNode>>;
+  /** The global MIG `config` and `monitor` capabilities (/proc file + /dev/nvidia-caps node), when the host has them. */
+  readonly migAdmin: Readonly<Partial<Record<'config' | 'monitor', CapabilityNode>>>;
 }
 
 export interface InventoryOptions {
@@ -118,7 +120,12 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
   }
   const imexChannels: Record<number, HostDeviceNode> = {};
   for (const { channel, node } of lookupImexChannels(devRoot)) imexChannels[channel] = node;
-  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems, imexChannels });
+  const migAdmin: Partial<Record<'config' | 'monitor', CapabilityNode>> = {};
+  for (const which of ['config', 'monitor'] as const) {
+    const cap = migGlobalCapability(root, devRoot, which);
+    if (cap?.node) migAdmin[which] = cap;
+  }
+  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems, imexChannels, migAdmin });
 }
 
 export interface DriverFiles {

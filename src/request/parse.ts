@@ -229,6 +229,10 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
 
   const requirements = requirementsOf(env, legacyImage, policy, reasons);
   const imexChannels = imexChannelsRequested(env, facts.mounts, privileged, policy, reasons);
+  // MIG administration (privileged only, checked above): the global config/monitor capabilities, as the toolkit's
+  // --mig-config / --mig-monitor give them. Any value asks for the capability; MIG devices are selected by NVD.
+  const migAdmin = MIG_VARS.flatMap((name) => ((env.get(name) ?? '') !== '' ? [name === 'NVIDIA_MIG_CONFIG_DEVICES' ? 'config' as const : 'monitor' as const] : []));
+  for (const which of migAdmin) reasons.push(`MIG ${which} capability requested (privileged container)`);
   return {
     gpu: true,
     devices: visible.devices,
@@ -237,6 +241,7 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     source,
     reasons,
     ...(imexChannels.length > 0 ? { imexChannels } : {}),
+    ...(migAdmin.length > 0 ? { migAdmin } : {}),
   };
 }
 

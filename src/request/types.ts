@@ -36,6 +36,9 @@ export interface DeviceRequest {
    * none (NVIDIA_IMEX_CHANNELS or imex/<ch> volume mounts; src/request/imex.ts).
    */
   imexChannels?: number[];
+  /** Privileged MIG administration: the global `config` and/or `monitor` capability (NVIDIA_MIG_CONFIG_DEVICES,
+   *  NVIDIA_MIG_MONITOR_DEVICES); absent when not asked. */
+  migAdmin?: Array<'config' | 'monitor'>;
 }
 
 /** The config.toml keys (peer names) that govern how requests are read. */

@@ -2,7 +2,7 @@
  * The one edits builder is pure: it selects from a host snapshot and touches nothing else. Shown by building edits
  * from a snapshot written as an object literal, for a driver root that does not exist on disk.
  */
-import { buildEdits, deviceEdits, driverEdits, imexEdits } from '../../../src/edits/build.js';
+import { buildEdits, deviceEdits, driverEdits, imexEdits, migAdminEdits } from '../../../src/edits/build.js';
 import { thrown } from '../../helpers/errors.js';
 import type { HostInventory } from '../../../src/host/inventory.js';
 import type { GpuInfo } from '../../../src/host/types.js';
@@ -84,4 +84,11 @@ test('IMEX channels: one the host lacks is a DEVICE error naming it and what the
   expect(e.message).toBe(`IMEX channel 7: /dev/nvidia-caps-imex-channels/channel7 does not exist under ${ROOT} (the host has channels 0,1)`);
   const none = { ...snapshot, imexChannels: {} } as HostInventory;
   expect(thrown(() => imexEdits(none, [0])).message).toMatch(/the host has no IMEX channels in \/dev\/nvidia-caps-imex-channels/);
+});
+
+test('MIG administration: the global capability nodes from the snapshot; a missing one is an error naming it', () => {
+  const withAdmin = { ...snapshot, migAdmin: { config: { procPath: '/proc/driver/nvidia/capabilities/mig/config', node: node('/dev/nvidia-caps/nvidia-cap1', 237, 1) } } } as unknown as HostInventory;
+  expect(migAdminEdits(withAdmin, ['config']).deviceNodes?.map((n) => [n.path, n.major, n.minor])).toEqual([['/dev/nvidia-caps/nvidia-cap1', 237, 1]]);
+  expect(() => migAdminEdits(withAdmin, ['monitor'])).toThrow(/MIG monitor capability: \/proc\/driver\/nvidia\/capabilities\/mig\/monitor or its \/dev\/nvidia-caps node is missing/);
+  expect(migAdminEdits(snapshot, [])).toEqual({});
 });

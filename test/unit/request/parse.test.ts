@@ -131,6 +131,17 @@ describe('parseRequest: requirements', () => {
   });
 });
 
+describe('parseRequest: MIG administration', () => {
+  it('privileged: NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES ask for the global capabilities', () => {
+    expect(req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_MIG_CONFIG_DEVICES=all'], { boundingCapabilities: PRIV }).migAdmin).toEqual(['config']);
+    expect(req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_MIG_MONITOR_DEVICES=0', 'NVIDIA_MIG_CONFIG_DEVICES=0'], { boundingCapabilities: PRIV }).migAdmin).toEqual(['config', 'monitor']);
+    expect(req(['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_MIG_CONFIG_DEVICES='], { boundingCapabilities: PRIV }).migAdmin).toBeUndefined();
+  });
+  it('the CDI path ignores them, as the toolkit does', () => {
+    expect(req(['NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0', 'NVIDIA_MIG_CONFIG_DEVICES=all'], { boundingCapabilities: PRIV }).migAdmin).toBeUndefined();
+  });
+});
+
 describe('parseRequest: swarm-resource (Docker Swarm generic resources)', () => {
   const swarm = { swarmResource: ['DOCKER_RESOURCE_GPU', 'DOCKER_RESOURCE_NVIDIA'] };
   it('the first swarm-resource name present replaces NVIDIA_VISIBLE_DEVICES', () => {

@@ -113,8 +113,11 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
   for (const gpu of driver.gpus) {
     for (const mig of gpu.migDevices) {
       const ids = { gpuMinor: gpu.minor, gpuInstanceId: mig.gpuInstanceId, computeInstanceId: mig.computeInstanceId };
-      migCapabilities[migKey(gpu, mig)] = migDeviceCapabilities(root, devRoot, ids);
-      const problem = problemOf(() => migDeviceCapabilities(root, devRoot, ids, { strict: true }));
+      const caps = migDeviceCapabilities(root, devRoot, ids);
+      migCapabilities[migKey(gpu, mig)] = caps;
+      // The lookup again, strictly, only to word the error of an incomplete device (GI and CI, each with its node).
+      const complete = caps.length === 2 && caps.every((c) => c.node !== undefined);
+      const problem = complete ? undefined : problemOf(() => migDeviceCapabilities(root, devRoot, ids, { strict: true }));
       if (problem) migProblems[migKey(gpu, mig)] = problem;
     }
   }

@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
+import { tree } from '../../helpers/tree.js';
 
 let dir: string;
 let compatLib: string; // soname libcuda.so.1: the "CUDA forward compat" copy
@@ -27,23 +28,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Every path under root with its type, mode and content (files) or target (links). */
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel))) {
-      const p = join(rel, name);
-      const st = lstatSync(join(root, p));
-      if (st.isSymbolicLink()) out[p] = `-> ${readlinkSync(join(root, p))}`;
-      else if (st.isDirectory()) {
-        out[p] = `dir ${st.mode.toString(8)}`;
-        walk(p);
-      } else out[p] = `${st.mode.toString(8)} ${readFileSync(join(root, p)).toString('base64')}`;
-    }
-  };
-  walk('.');
-  return out;
-}
 const hashOf = (root: string) => createHash('sha256').update(JSON.stringify(tree(root))).digest('hex');
 const oneLine = (stderr: string) => expect(stderr).toMatch(/^nvidia-cdi-hook: [^\n]*\n$/);
 const cacheOf = (rootfs: string) => execFileSync('ldconfig', ['-p', '-C', join(rootfs, 'etc/ld.so.cache')]).toString();

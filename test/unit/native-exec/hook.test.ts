@@ -8,6 +8,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
+import { tree } from '../../helpers/tree.js';
 
 const LIBZ = realpathSync('/usr/lib/x86_64-linux-gnu/libz.so.1'); // any real shared library with a SONAME
 const CONF = 'etc/ld.so.conf.d/00-nvidia-runtime.conf';
@@ -20,23 +21,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Every path under root with its type and content (files) or target (links): a fingerprint of a tree. */
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel))) {
-      const p = join(rel, name);
-      const st = lstatSync(join(root, p));
-      if (st.isSymbolicLink()) out[p] = `-> ${readlinkSync(join(root, p))}`;
-      else if (st.isDirectory()) {
-        out[p] = 'dir';
-        walk(p);
-      } else out[p] = `${st.mode.toString(8)} ${readFileSync(join(root, p)).toString('base64')}`;
-    }
-  };
-  walk('.');
-  return out;
-}
 
 function cacheOf(rootfs: string): string {
   return execFileSync('ldconfig', ['-p', '-C', join(rootfs, 'etc/ld.so.cache')]).toString();

@@ -6,6 +6,7 @@ import { configCommand } from './config-command.js';
 import { explainCommand } from './explain-command.js';
 import { mockDriverCommand } from './mock-driver-command.js';
 import { runtimeCommand } from './runtime-command.js';
+import { systemCommand } from './system-command.js';
 import { baseParser } from './yargs-base.js';
 
 export async function ctkMain(argv: string[]): Promise<void> {
@@ -16,6 +17,7 @@ export async function ctkMain(argv: string[]): Promise<void> {
     .command(cdiCommand)
     .command(runtimeCommand)
     .command(configCommand)
+    .command(systemCommand)
     .demandCommand(1, 'a command is required (see nvidia-ctk --help)')
     .parseAsync();
 }

@@ -793,6 +793,8 @@ int main(int argc, char **argv)
                      "[--link TARGET::LINK]... [--ldconfig PATH]");
     if (strcmp(argv[1], "update-ldcache") == 0)
         return update_ldcache(argc, argv, state);
+    if (strcmp(argv[1], "apply-edits") == 0) /* stdin is the plan, not an OCI state */
+        return apply_main(argc, argv, state);
     warn("unknown subcommand '%s' ignored (written for a newer runtime? the toolkit's CDI hooks run as "
          "nvidia-cdi-hook)", argv[1]);
     return 0;

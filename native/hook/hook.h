@@ -39,6 +39,9 @@ void write_atomic(int rootfd, const char *path, const char *text);
 /* Steps 4-8 of README.md's order of work on an open rootfs: links, ld.so.conf.d, ldconfig. */
 int update_ldcache_in(int rootfd, struct args *a);
 
+/* apply-edits (apply.c): the live applier behind nvidia-container-cli configure; stdin is its plan. */
+int apply_main(int argc, char **argv, struct buf plan);
+
 /* nvidia-cdi-hook: argv[1] is the subcommand. */
 int cdi_main(int argc, char **argv, struct buf state);
 #endif

@@ -1,8 +1,13 @@
 /**
  * `nvidia-container-cli`: the seed's `info` and `list`, answered from the host inventory (NVML through the addon +
- * driver files under the driver root). Global flags come before the command, as in the seed.
+ * driver files under the driver root), and `configure`, the live path (src/live/configure.ts). Global flags come
+ * before the command, as in the seed.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isNvrError, NvrError, type ErrorCode } from '../errors.js';
 import { CAPABILITIES, type Capability } from '../host/capabilities.js';
+import { configure, defaultApplyDeps, type ApplyDeps, type ConfigureRequest } from '../live/configure.js';
 import { listDeviceNodes, listDriverFiles, loadHostInventory, type HostInventory } from '../host/inventory.js';
 import { hostPathOf } from '../host/root.js';
 import { selectDevices } from './device-selection.js';
@@ -12,12 +17,52 @@ import { baseParser } from './yargs-base.js';
 export interface CliDeps {
   print: (text: string) => void;
   loadInventory: (driverRoot: string) => HostInventory;
+  apply: ApplyDeps;
 }
+
+/** dist/bin holds the applier (nvidia-runtime-hook); this file is dist/cli/ or, bundled, dist/runtime/. */
+const APPLIER = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'nvidia-runtime-hook');
 
 const defaultDeps: CliDeps = {
   print: (text) => process.stdout.write(text),
   loadInventory: (driverRoot) => loadHostInventory({ driverRoot }),
+  apply: defaultApplyDeps(APPLIER),
 };
+
+/** libnvidia-container's error categories ("nvidia-container-cli: <category> error: <msg>", FACTS §1.1). */
+const CATEGORY: Partial<Record<ErrorCode, string>> = {
+  INPUT: 'input', CONFIG: 'input', NVML: 'initialization', DRIVER_ROOT: 'initialization', LDCACHE: 'ldcache',
+  DEVICE: 'device', REQUIREMENT: 'requirement', IO: 'container',
+};
+
+/** An error of `configure` in the toolkit's words: the category first, then our one line. */
+function categorized(e: unknown): unknown {
+  if (!isNvrError(e)) return e;
+  return new NvrError(e.code, `${CATEGORY[e.code] ?? 'container'} error: ${e.message}`, { ...(e.fix ? { fix: e.fix } : {}), exitCode: e.exitCode });
+}
+
+/** The configure flags as the request; capability flags none → utility (libnvidia-container's default). */
+function configureRequestOf(args: Record<string, unknown>): ConfigureRequest {
+  const list = (v: unknown): string[] => ((v as unknown[] | undefined) ?? []).map(String);
+  const chosen = CAPABILITIES.filter((c) => args[c] === true);
+  return {
+    driverRoot: String(args.root),
+    rootfs: String(args.rootfs),
+    ...(args.pid !== undefined ? { pid: String(args.pid) } : {}),
+    devices: list(args.device).flatMap((d) => d.split(',')),
+    capabilities: chosen.length > 0 ? chosen : ['utility'],
+    requirements: list(args.require),
+    ...(args['mig-config'] !== undefined ? { migConfig: String(args['mig-config']) } : {}),
+    ...(args['mig-monitor'] !== undefined ? { migMonitor: String(args['mig-monitor']) } : {}),
+    imexChannels: list(args['imex-channel']),
+    ...(args.ldconfig !== undefined ? { ldconfig: String(args.ldconfig) } : {}),
+    noCgroups: args['no-cgroups'] === true,
+    noDevbind: args['no-devbind'] === true,
+    noPersistenced: args['no-persistenced'] === true,
+    noFabricmanager: args['no-fabricmanager'] === true,
+    noGspFirmware: args['no-gsp-firmware'] === true,
+  };
+}
 
 export interface ListedFile {
   kind: 'device' | 'binary' | 'library' | 'library32' | 'ipc' | 'firmware';
@@ -52,12 +97,16 @@ export function listFiles(inv: HostInventory, caps: Capability[], deviceIds: str
 
 export async function containerCliMain(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   await baseParser(argv, 'nvidia-container-cli')
-    .usage('$0 [--root DIR] <info|list> [options]')
+    // --no-cgroups, --no-pivot … are flags of their own (as in libnvidia-container), not negations.
+    .parserConfiguration({ 'boolean-negation': false })
+    .usage('$0 [--root DIR] <info|list|configure> [options]')
     .option('root', { alias: 'r', type: 'string', default: '/', describe: 'driver root (e.g. /run/nvidia/driver)' })
     .option('load-kmods', { alias: 'k', type: 'boolean', default: false, describe: 'accepted for compatibility; the mock and containerized drivers need none' })
     .option('debug', { alias: 'd', type: 'string', describe: 'accepted for compatibility' })
     .option('ldcache', { alias: 'l', type: 'string', describe: 'accepted for compatibility (the root\'s /etc/ld.so.cache is used)' })
-    .option('user', { alias: 'u', type: 'string', describe: 'accepted for compatibility' })
+    .option('user', { alias: 'u', type: 'string', describe: 'accepted for compatibility (no helper runs as another user; in a user namespace device nodes are bind-mounted)' })
+    .option('no-pivot', { alias: 'n', type: 'boolean', default: false, describe: 'accepted for compatibility (ldconfig always runs chrooted in a private mount namespace)' })
+    .option('no-create-imex-channels', { type: 'boolean', default: false, describe: 'accepted for compatibility (IMEX channel nodes are never created on the host)' })
     .command(
       'info',
       'print the driver and its GPUs',
@@ -93,7 +142,37 @@ export async function containerCliMain(argv: string[], deps: CliDeps = defaultDe
         );
       },
     )
-    .demandCommand(1, 'a command is required: info or list')
+    .command(
+      'configure <rootfs>',
+      'give a container that is being started (prestart or LXC mount hook) its GPUs, driver files and ld cache',
+      (y) => {
+        let built = y
+          .positional('rootfs', { type: 'string', describe: 'the container rootfs (absolute, as seen in its mount namespace)' })
+          .option('pid', { alias: 'p', type: 'string', describe: 'container init pid (without: the mount namespace this runs in, as an LXC mount hook)' })
+          .option('device', { type: 'string', array: true, describe: 'GPUs: all, indices, UUIDs, PCI bus ids, MIG 0:1 or MIG UUIDs (comma-separated or repeated)' })
+          .option('require', { type: 'string', array: true, describe: 'a requirement (cuda>=12.0 arch=8.0 …), one per NVIDIA_REQUIRE_*' })
+          .option('ldconfig', { type: 'string', describe: 'host ldconfig as @/path (the container\'s own is never run as root)' })
+          .option('mig-config', { type: 'string', describe: 'all: the MIG config capability' })
+          .option('mig-monitor', { type: 'string', describe: 'all: the MIG monitor capability' })
+          .option('imex-channel', { type: 'string', array: true, describe: 'IMEX channel numbers' })
+          .option('no-cgroups', { type: 'boolean', default: false, describe: 'do not change the device cgroup (rootless, user namespaces, cgroup v2)' })
+          .option('no-devbind', { type: 'boolean', default: false, describe: 'do not create the device nodes' })
+          .option('no-persistenced', { type: 'boolean', default: false, describe: 'leave out the persistenced socket' })
+          .option('no-fabricmanager', { type: 'boolean', default: false, describe: 'leave out the fabricmanager socket' })
+          .option('no-gsp-firmware', { type: 'boolean', default: false, describe: 'leave out the GSP firmware' });
+        for (const cap of CAPABILITIES) built = built.option(cap, { type: 'boolean', default: false, describe: `files for the ${cap} capability` });
+        return built;
+      },
+      (args) => {
+        try {
+          const req = configureRequestOf(args);
+          configure(req, deps.loadInventory(req.driverRoot), deps.apply);
+        } catch (e) {
+          throw categorized(e);
+        }
+      },
+    )
+    .demandCommand(1, 'a command is required: info, list or configure')
     .parseAsync();
   return 0;
 }

@@ -159,3 +159,20 @@ export function buildEdits(input: BuildInput): BuiltEdits {
   if (driver.hooks) edits.hooks = driver.hooks;
   return { edits, granted };
 }
+
+/** The driver options of nvidia-container-cli that leave parts out (libnvidia-container's no-persistenced,
+ *  no-fabricmanager, no-gsp-firmware). */
+export interface DriverPartOptions {
+  noPersistenced?: boolean;
+  noFabricmanager?: boolean;
+  noGspFirmware?: boolean;
+}
+
+/** edits without the mounts those options leave out. */
+export function dropDriverParts(edits: ContainerEdits, opts: DriverPartOptions): ContainerEdits {
+  const dropped = (m: Mount): boolean =>
+    (opts.noPersistenced === true && m.containerPath.includes('/nvidia-persistenced/')) ||
+    (opts.noFabricmanager === true && m.containerPath.includes('/nvidia-fabricmanager/')) ||
+    (opts.noGspFirmware === true && m.containerPath.startsWith('/lib/firmware/nvidia/'));
+  return edits.mounts ? { ...edits, mounts: edits.mounts.filter((m) => !dropped(m)) } : edits;
+}

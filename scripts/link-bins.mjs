@@ -39,6 +39,15 @@ if (existsSync(join(distBin, 'nvidia-runtime'))) {
   symlinkSync('nvidia-runtime', join(distBin, 'nvidia-runtime-decide'));
 }
 
+// Under the toolkit's prestart hook names the launcher execs Node with dist/runtime/prestart-hook.js (allowlisted
+// environment): what `docker run --gpus` finds on dockerd's PATH.
+if (existsSync(join(distBin, 'nvidia-runtime'))) {
+  for (const name of ['nvidia-container-runtime-hook', 'nvidia-container-toolkit']) {
+    rmSync(join(distBin, name), { force: true });
+    symlinkSync('nvidia-runtime', join(distBin, name));
+  }
+}
+
 // The hook speaks NVIDIA's nvidia-cdi-hook grammar when invoked under that name, which the toolkit's CDI specs
 // use (/usr/bin/nvidia-cdi-hook; scripts/setup.sh links it there when no file exists at that path).
 if (existsSync(join(distBin, 'nvidia-runtime-hook'))) {

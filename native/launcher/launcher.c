@@ -440,10 +440,11 @@ static int caller_env_fd(void)
     return fd;
 }
 
-__attribute__((noreturn)) static void exec_node(int argc, char **argv)
+/* Node with <prefix>/runtime/<entry>; with_caller_env: the caller's environment in a sealed memfd (for runc). */
+__attribute__((noreturn)) static void exec_node(int argc, char **argv, const char *entry, int with_caller_env)
 {
     static char script[PATH_MAX];
-    /* <prefix>/bin/nvidia-runtime -> <prefix>/runtime/main.js */
+    /* <prefix>/bin/nvidia-runtime -> <prefix>/runtime/<entry> */
     ssize_t n = readlink("/proc/self/exe", script, sizeof script - 1);
     if (n < 0) {
         fprintf(stderr, "nvidia-runtime: cannot read /proc/self/exe: %s: is /proc mounted?\n", strerror(errno));
@@ -455,11 +456,12 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv)
         if (slash)
             *slash = '\0';
     }
-    if (strlen(script) + sizeof "/runtime/main.js" > sizeof script) {
+    if (strlen(script) + strlen("/runtime/") + strlen(entry) + 1 > sizeof script) {
         fprintf(stderr, "nvidia-runtime: install path too long: install it in a shorter path\n");
         exit(1);
     }
-    strcat(script, "/runtime/main.js");
+    strcat(script, "/runtime/");
+    strcat(script, entry);
 
     char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
     size_t envc = 0;
@@ -479,13 +481,15 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv)
         if (env_allowed(*e))
             nenv[k++] = *e;
     static char fdvar[64];
-    int efd = caller_env_fd();
-    if (efd < 0) {
-        fprintf(stderr, "nvidia-runtime: cannot pass the environment to the runtime (memfd): %s\n", strerror(errno));
-        exit(1);
+    if (with_caller_env) {
+        int efd = caller_env_fd();
+        if (efd < 0) {
+            fprintf(stderr, "nvidia-runtime: cannot pass the environment to the runtime (memfd): %s\n", strerror(errno));
+            exit(1);
+        }
+        snprintf(fdvar, sizeof fdvar, "%s=%d", NVR_CALLER_ENV_FD_VAR, efd);
+        nenv[k] = fdvar;
     }
-    snprintf(fdvar, sizeof fdvar, "%s=%d", NVR_CALLER_ENV_FD_VAR, efd);
-    nenv[k] = fdvar;
     execve(NODE_EXECUTABLE, nargv, nenv);
     fprintf(stderr, "nvidia-runtime: cannot execute %s: %s: reinstall nvidia-runtime with the Node it was built for\n",
             NODE_EXECUTABLE, strerror(errno));
@@ -496,6 +500,9 @@ int main(int argc, char **argv)
 {
     const char *self = argv[0] ? strrchr(argv[0], '/') : NULL;
     self = self ? self + 1 : argv[0] ? argv[0] : "";
+    /* The toolkit's prestart hook (what `docker run --gpus` runs): always Node, never the caller's environment. */
+    if (strcmp(self, "nvidia-container-runtime-hook") == 0 || strcmp(self, "nvidia-container-toolkit") == 0)
+        exec_node(argc, argv, "prestart-hook.js", 0);
     int pass = certain_pass_through(argc, argv);
     if (strcmp(self, "nvidia-runtime-decide") == 0) {
         if (pass) {
@@ -513,5 +520,5 @@ int main(int argc, char **argv)
         execv(g_runc, argv);
         /* runc vanished since the view was written: Node finds the runtime again, or says why it cannot. */
     }
-    exec_node(argc, argv);
+    exec_node(argc, argv, "main.js", 1);
 }

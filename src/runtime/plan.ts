@@ -77,10 +77,10 @@ export function readBundleSpec(bundle: string, configPath?: string): SpecFile {
   return readSpecFile(resolve(bundle, configPath ?? 'config.json'));
 }
 
-export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: PlanDeps, configPath?: string): CreatePlan {
-  const specFile = readBundleSpec(bundle, configPath);
+/** What a bundle's spec asks for under this config: the one reading shared by the runtime and the prestart hook. */
+export function requestOfSpec(specFile: SpecFile, config: FrozenRuntimeConfig): DeviceRequest {
   const spec = specFile.spec;
-  const request = parseRequest(
+  return parseRequest(
     {
       env: getEnv(spec, specFile.path),
       mounts: getMounts(spec, specFile.path).map((m) => ({ source: typeof m.source === 'string' ? m.source : undefined, destination: String(m.destination) })),
@@ -89,6 +89,19 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
     },
     requestPolicy(config),
   );
+}
+
+/** The host path of the bundle's rootfs (root.path, relative to the bundle). */
+export function rootfsOf(specFile: SpecFile): string {
+  const rootPath = getRootPath(specFile.spec, specFile.path);
+  if (!rootPath) throw new NvrError('SPEC', `${specFile.path}: root.path is missing`, { fix: 'the bundle must name its rootfs in root.path' });
+  return resolve(dirname(specFile.path), rootPath);
+}
+
+export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: PlanDeps, configPath?: string): CreatePlan {
+  const specFile = readBundleSpec(bundle, configPath);
+  const spec = specFile.spec;
+  const request = requestOfSpec(specFile, config);
   if (!request.gpu) return { specFile, request, spec };
 
   const base = removeDockerGpuHooks(spec);
@@ -125,9 +138,7 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
     driverVersion: driver.driverVersion,
     devices: selectedGpus(resolved).map((g) => ({ computeCapability: g.computeCapability, brand: g.brand, label: `GPU ${g.index}` })),
   });
-  const rootPath = getRootPath(spec, specFile.path);
-  if (!rootPath) throw new NvrError('SPEC', `${specFile.path}: root.path is missing`, { fix: 'the bundle must name its rootfs in root.path' });
-  const rootfs = resolve(dirname(specFile.path), rootPath);
+  const rootfs = rootfsOf(specFile);
   const ldconfig = hostLdconfig(config.cli.ldconfig);
   const { edits, granted } = buildEdits({ inventory, request, resolved, hookPath: deps.hookPath, rootfs, ...(ldconfig ? { ldconfig } : {}) });
   return done(edits, granted, { inventory, resolved });

@@ -5,7 +5,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { distBin } from './dist.js';
 
 export interface Dockerd {
@@ -14,16 +14,24 @@ export interface Dockerd {
   stop: () => Promise<void>;
 }
 
-export async function startDockerd(dir: string, configFile: string): Promise<Dockerd> {
+export interface DockerdOptions {
+  /** Plain runc as the default runtime, and our bin directory first on dockerd's PATH: dockerd then finds
+   *  nvidia-container-runtime-hook and `docker run --gpus` inserts it as a prestart hook. */
+  gpusHook?: boolean;
+}
+
+export async function startDockerd(dir: string, configFile: string, options: DockerdOptions = {}): Promise<Dockerd> {
   mkdirSync(dir, { recursive: true });
   const sock = join(dir, 'docker.sock');
   const daemonJson = join(dir, 'daemon.json');
-  writeFileSync(daemonJson, JSON.stringify({ runtimes: { nvidia: { path: distBin('nvidia-runtime') } }, 'default-runtime': 'nvidia' }, null, 2));
+  const runtimes = { runtimes: { nvidia: { path: distBin('nvidia-runtime') } } };
+  writeFileSync(daemonJson, JSON.stringify(options.gpusHook ? runtimes : { ...runtimes, 'default-runtime': 'nvidia' }, null, 2));
+  const path = options.gpusHook ? `${dirname(distBin('nvidia-runtime'))}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` : process.env.PATH;
   const proc: ResultPromise = execa(
     'dockerd',
     ['--iptables=false', '--bridge=none', '--config-file', daemonJson, '-H', `unix://${sock}`, '--data-root', join(dir, 'data'),
       '--exec-root', join(dir, 'x'), '--pidfile', join(dir, 'docker.pid')],
-    { env: { NVIDIA_CTK_CONFIG_FILE_PATH: configFile }, reject: false, stdout: 'ignore', stderr: { file: join(dir, 'dockerd.log') } },
+    { env: { NVIDIA_CTK_CONFIG_FILE_PATH: configFile, ...(path !== undefined ? { PATH: path } : {}) }, reject: false, stdout: 'ignore', stderr: { file: join(dir, 'dockerd.log') } },
   );
   const host = `unix://${sock}`;
   const docker: Dockerd['docker'] = (args, opts = {}) => execa('docker', ['-H', host, ...args], { reject: opts.reject ?? true });

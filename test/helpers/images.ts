@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from './dist.js';
 
 const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'ls', 'cat', 'grep', 'echo', 'true', 'sleep', 'env', 'find', 'head', 'wc', 'readlink', 'stat'];
+const APPLETS = ['sh', 'ls', 'cat', 'grep', 'echo', 'true', 'sleep', 'env', 'find', 'head', 'wc', 'readlink', 'stat', 'mknod'];
 
 export function makeBusyboxRootfs(rootfs: string): string {
   mkdirSync(join(rootfs, 'bin'), { recursive: true });

@@ -97,8 +97,9 @@ export function listFiles(inv: HostInventory, caps: Capability[], deviceIds: str
 
 export async function containerCliMain(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   await baseParser(argv, 'nvidia-container-cli')
-    // --no-cgroups, --no-pivot … are flags of their own (as in libnvidia-container), not negations.
-    .parserConfiguration({ 'boolean-negation': false })
+    // --no-cgroups, --no-pivot … are flags of their own (as in libnvidia-container), not negations; a repeatable
+    // flag takes one value each time (argp's way), so --require=X never swallows the rootfs after it.
+    .parserConfiguration({ 'boolean-negation': false, 'greedy-arrays': false })
     .usage('$0 [--root DIR] <info|list|configure> [options]')
     .option('root', { alias: 'r', type: 'string', default: '/', describe: 'driver root (e.g. /run/nvidia/driver)' })
     .option('load-kmods', { alias: 'k', type: 'boolean', default: false, describe: 'accepted for compatibility; the mock and containerized drivers need none' })

@@ -357,7 +357,9 @@ static int mkdir_p(const char *dir)
         int next = inroot_open(g_rootfd, prefix, O_PATH | O_DIRECTORY);
         if (next < 0 && errno == ENOENT) {
             if (mkdirat(fd, strrchr(prefix, '/') + 1, 0755) != 0)
-                die("rootfs", "cannot create %s: %s", prefix, strerror(errno));
+                die("rootfs", errno == EEXIST ? "%s is a symbolic link that leads nowhere inside the rootfs: fix the "
+                                                "image (a directory is needed there)" : "cannot create %s: %s",
+                    prefix, strerror(errno));
             remember(U_DIR, prefix);
             next = inroot_open(g_rootfd, prefix, O_PATH | O_DIRECTORY);
         }

@@ -1,0 +1,208 @@
+/**
+ * `nvidia-container-cli configure` end to end: the TypeScript planner and the native applier (nvidia-runtime-hook
+ * apply-edits) together, through the built binaries, against a real "container being started": a process in its own
+ * mount namespace (slave propagation, as runc makes it) whose rootfs is not pivoted yet, in its own cgroup v1 devices
+ * cgroup that denies everything. One table of bad inputs: each gives one line with the toolkit's error category,
+ * exit 1, and leaves the rootfs, the container's mounts and its device rules exactly as they were.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { distBin, tempDir } from '../helpers/dist.js';
+import { makeGlibcRootfs } from '../helpers/images.js';
+import { makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
+import { tree } from '../helpers/tree.js';
+
+const DEVICES_CGROUP = '/sys/fs/cgroup/devices';
+let host: GpuHost;
+let counter = 0;
+
+interface Container {
+  pid: string;
+  rootfs: string;
+  cgroup: string;
+  proc: ResultPromise;
+  ns: (script: string) => Promise<string>;
+  stop: () => Promise<void>;
+}
+
+/** A pre-pivot container: `unshare -m --propagation slave` sleeping, in a devices cgroup that denies all. */
+async function container(propagation = 'slave', base?: string): Promise<Container> {
+  const dir = base ?? tempDir('cfg');
+  const rootfs = await makeGlibcRootfs(join(dir, `rootfs-${++counter}`));
+  const cgroup = join(DEVICES_CGROUP, `nvr-configure-${process.pid}-${counter}`);
+  mkdirSync(cgroup);
+  writeFileSync(join(cgroup, 'devices.deny'), 'a');
+  const proc = execa('unshare', ['-m', `--propagation=${propagation}`, 'sleep', '600'], { reject: false });
+  const pid = String(proc.pid);
+  writeFileSync(join(cgroup, 'cgroup.procs'), pid);
+  for (let i = 0; i < 100 && readFileSync(`/proc/${pid}/mountinfo`, 'utf8') === readFileSync('/proc/self/mountinfo', 'utf8') && readlinkNs(pid) === readlinkNs('self'); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    pid, rootfs, cgroup, proc,
+    ns: async (script) => (await execa('nsenter', ['-t', pid, '-m', '--', 'sh', '-c', script], { reject: false })).stdout,
+    stop: async () => {
+      proc.kill('SIGKILL');
+      await proc;
+      rmdirSync(cgroup);
+      if (!base) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+const readlinkNs = (pid: string): string => execaSyncReadlink(`/proc/${pid}/ns/mnt`);
+function execaSyncReadlink(p: string): string {
+  try { return readFileSync(p, 'utf8'); } catch { return p; }
+}
+
+const configure = (c: Container, args: string[], globals: string[] = []) =>
+  execa(distBin('nvidia-container-cli'), ['--root', host.driverRoot, ...globals, 'configure', `--pid=${c.pid}`, ...args], { reject: false });
+
+const mountsUnder = (mountinfo: string, rootfs: string) => mountinfo.split('\n').filter((l) => l.split(' ')[4]?.startsWith(rootfs));
+
+beforeAll(async () => {
+  host = await makeGpuHost(2);
+}, 120000);
+afterAll(() => rmSync(host.dir, { recursive: true, force: true }));
+
+test('--device=1 --compute --utility: nodes, read-only nosuid,nodev mounts, cgroup rules for exactly those, an ld cache', async () => {
+  const c = await container();
+  try {
+    const r = await configure(c, ['--device=1', '--compute', '--utility', c.rootfs]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const out = await c.ns(`stat -c '%n %t:%T %a' ${c.rootfs}/dev/nvidia*; echo ---; cat /proc/self/mountinfo; echo ---; ` +
+      `(echo x > ${c.rootfs}/usr/bin/nvidia-smi) 2>&1`);
+    const [nodes, mountinfo, write] = out.split('---\n');
+    expect(nodes).toContain(`${c.rootfs}/dev/nvidia1 c3:1 666`);
+    expect(nodes).toContain(`${c.rootfs}/dev/nvidiactl c3:ff 666`);
+    expect(nodes).not.toContain('/dev/nvidia0 ');
+    const mounts = mountsUnder(mountinfo!, c.rootfs);
+    expect(mounts.length).toBeGreaterThan(5);
+    for (const m of mounts) expect(m.split(' ')[5]).toMatch(/nosuid/);
+    expect(mounts.find((m) => m.includes('/usr/bin/nvidia-smi'))!.split(' ')[5]).toMatch(/^ro,nosuid,nodev/);
+    expect(write).toMatch(/Read-only file system/);
+    const rules = readFileSync(join(c.cgroup, 'devices.list'), 'utf8');
+    expect(rules).toContain('c 195:1 rwm');
+    expect(rules).toContain('c 195:255 rwm');
+    expect(rules).not.toContain('c 195:0 ');
+    expect(readFileSync(join(c.rootfs, 'etc/ld.so.cache')).includes('libcuda.so.1')).toBe(true);
+    // Nothing propagated to the host: the mounts exist only in the container's namespace.
+    expect(mountsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), c.rootfs)).toEqual([]);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('--no-cgroups leaves the device rules alone', async () => {
+  const c = await container();
+  try {
+    const before = readFileSync(join(c.cgroup, 'devices.list'), 'utf8');
+    const r = await configure(c, ['--no-cgroups', '--device=0', '--utility', c.rootfs]);
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(c.cgroup, 'devices.list'), 'utf8')).toBe(before);
+    expect(await c.ns(`ls ${c.rootfs}/dev`)).toContain('nvidia0');
+  } finally {
+    await c.stop();
+  }
+});
+
+interface BadCase {
+  name: string;
+  args: (c: Container) => string[];
+  prepare?: (c: Container) => void;
+  line: RegExp;
+}
+
+const BAD: BadCase[] = [
+  { name: 'an unknown device', args: (c) => ['--device=7', '--utility', c.rootfs], line: /^nvidia-container-cli: device error: .*7/ },
+  { name: 'an unmet requirement', args: (c) => ['--device=0', '--require=cuda>=99.0', c.rootfs], line: /^nvidia-container-cli: requirement error: unsatisfied condition: cuda>=99\.0/ },
+  { name: 'a MIG config id other than all', args: (c) => ['--mig-config=0', c.rootfs], line: /^nvidia-container-cli: input error: --mig-config=0: only 'all'/ },
+  { name: 'the container\'s own ldconfig', args: (c) => ['--device=0', '--ldconfig=/sbin/ldconfig', c.rootfs], line: /^nvidia-container-cli: input error: .*CVE-2024-0136/ },
+  { name: 'a relative rootfs', args: () => ['--device=0', 'rootfs'], line: /^nvidia-container-cli: input error: invalid rootfs directory/ },
+  { name: 'a missing IMEX channel', args: (c) => ['--imex-channel=999', c.rootfs], line: /^nvidia-container-cli: device error: IMEX channel 999/ },
+  {
+    name: 'a symlink in the image where a driver file goes (mid-way failure: everything undone)',
+    prepare: (c) => {
+      mkdirSync(join(c.rootfs, 'usr/bin'), { recursive: true });
+      symlinkSync('/etc/passwd', join(c.rootfs, 'usr/bin/nvidia-smi'));
+    },
+    args: (c) => ['--device=0', '--compute', '--utility', c.rootfs],
+    line: /^nvidia-container-cli: container error: mount: \/usr\/bin\/nvidia-smi in the rootfs is a symbolic link/,
+  },
+];
+
+test.each(BAD)('$name: one line, exit 1, nothing changed', async ({ args, prepare, line }) => {
+  const c = await container();
+  try {
+    prepare?.(c);
+    const files = tree(c.rootfs);
+    const mounts = mountsUnder(await c.ns('cat /proc/self/mountinfo'), c.rootfs);
+    const rules = readFileSync(join(c.cgroup, 'devices.list'), 'utf8');
+    const r = await configure(c, args(c));
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(line);
+    expect(tree(c.rootfs)).toEqual(files);
+    expect(mountsUnder(await c.ns('cat /proc/self/mountinfo'), c.rootfs)).toEqual(mounts);
+    expect(readFileSync(join(c.cgroup, 'devices.list'), 'utf8')).toBe(rules);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('an absolute symlink in the image never leads a mount or a node out of the rootfs', async () => {
+  const c = await container();
+  const outside = tempDir('outside');
+  try {
+    mkdirSync(join(c.rootfs, 'usr/lib'), { recursive: true });
+    rmSync(join(c.rootfs, 'usr/lib/x86_64-linux-gnu'), { recursive: true, force: true });
+    symlinkSync(outside, join(c.rootfs, 'usr/lib/x86_64-linux-gnu'));
+    rmSync(join(c.rootfs, 'dev'), { recursive: true, force: true });
+    symlinkSync(outside, join(c.rootfs, 'dev'));
+    mkdirSync(join(c.rootfs, outside), { recursive: true }); // where the links lead when resolved in the rootfs
+    const r = await configure(c, ['--device=0', '--compute', c.rootfs]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(tree(outside)).toEqual({}); // resolved inside the rootfs: <rootfs><outside>/…, never the host's
+    expect(existsSync(join(c.rootfs, outside, 'nvidia0'))).toBe(true);
+  } finally {
+    await c.stop();
+    rmSync(outside, { recursive: true, force: true });
+  }
+});
+
+test('a dangling absolute symlink in the image is refused in one line, nothing outside touched', async () => {
+  const c = await container();
+  const outside = tempDir('outside');
+  try {
+    rmSync(join(c.rootfs, 'dev'), { recursive: true, force: true });
+    symlinkSync(outside, join(c.rootfs, 'dev'));
+    const r = await configure(c, ['--device=0', '--utility', c.rootfs]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/rootfs: \/dev is a symbolic link that leads nowhere inside the rootfs/);
+    expect(tree(outside)).toEqual({});
+  } finally {
+    await c.stop();
+    rmSync(outside, { recursive: true, force: true });
+  }
+});
+
+test('a rootfs under a shared mount is refused: the mounts would propagate to the host', async () => {
+  const base = tempDir('shared');
+  await execa('mount', ['-t', 'tmpfs', 'tmpfs', base]);
+  await execa('mount', ['--make-shared', base]);
+  let c: Container | undefined;
+  try {
+    c = await container('unchanged', base);
+    const r = await configure(c, ['--device=0', '--utility', '--no-cgroups', c.rootfs]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/is on a shared mount: the mount would propagate out of the container/);
+    expect(mountsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), c.rootfs)).toEqual([]);
+    expect(existsSync(join(c.rootfs, 'dev/nvidia0'))).toBe(false);
+  } finally {
+    await c?.stop();
+    await execa('umount', ['-l', base], { reject: false });
+    rmSync(base, { recursive: true, force: true });
+  }
+});

@@ -26,7 +26,8 @@ echo "== nvidia-container-cli --root $DRIVER_ROOT list --device all"
 dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" list --device all
 
 echo "== installing nvidia-runtime into /usr/local/bin and registering it with Docker"
-for exe in nvidia-runtime nvidia-ctk nvidia-container-cli; do ln -sfn "$PWD/dist/bin/$exe" "/usr/local/bin/$exe"; done
+# nvidia-container-runtime-hook on dockerd's PATH is what makes `docker run --gpus` work with plain runc.
+for exe in nvidia-runtime nvidia-ctk nvidia-container-cli nvidia-container-runtime-hook nvidia-container-toolkit; do ln -sfn "$PWD/dist/bin/$exe" "/usr/local/bin/$exe"; done
 [ -e /usr/bin/nvidia-cdi-hook ] || [ -L /usr/bin/nvidia-cdi-hook ] || ln -s "$PWD/dist/bin/nvidia-cdi-hook" /usr/bin/nvidia-cdi-hook   # for CDI specs NVIDIA's toolkit wrote; never replaces its binary
 mkdir -p /etc/nvidia-container-runtime
 if [ ! -f /etc/nvidia-container-runtime/config.toml ]; then
@@ -61,3 +62,7 @@ rm -rf "$img"
 echo "== docker run --rm --runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=1 nvidia-runtime-demo"
 docker run --rm --runtime=nvidia --network none -e NVIDIA_VISIBLE_DEVICES=1 nvidia-runtime-demo:latest \
   sh -c 'ls -l /dev/nvidia*; nvidia-smi; ldconfig -p | grep libcuda'
+
+echo "== docker run --rm --gpus device=0 nvidia-runtime-demo (plain runc + the prestart hook)"
+docker run --rm --gpus device=0 --network none nvidia-runtime-demo:latest sh -c 'ls -l /dev/nvidia*; nvidia-smi -L' \
+  || echo "setup.sh: docker run --gpus failed: dockerd finds nvidia-container-runtime-hook only when it starts; restart dockerd" >&2

@@ -207,9 +207,9 @@ disable-imex-channel-creation = false
   });
 
   it('a key the runtime does not act on is a warning when set off its default, silent at its default', () => {
-    expect(parse('[nvidia-container-cli]\nload-kmods = true\nno-cgroups = false\n').warnings).toEqual([]);
-    expect(parse('[nvidia-container-cli]\nno-cgroups = true\n').warnings).toEqual([
-      'nvidia-container-cli.no-cgroups is set but not used: device cgroup rules are always written into the spec (runc applies them)',
+    expect(parse('[nvidia-container-cli]\nload-kmods = true\nno-cgroups = true\n').warnings).toEqual([]); // no-cgroups: the prestart hook reads it
+    expect(parse('[nvidia-container-cli]\nload-kmods = false\n').warnings).toEqual([
+      'nvidia-container-cli.load-kmods is set but not used: kernel modules are never loaded: the driver must be loaded on the host',
     ]);
   });
 

@@ -206,3 +206,26 @@ test('a rootfs under a shared mount is refused: the mounts would propagate to th
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test('MIG (the mock\'s --mig topology): a MIG device brings its capability nodes; --mig-config/--mig-monitor=all the global ones', async () => {
+  const dir = tempDir('cfg-mig');
+  const migRoot = join(dir, 'driver');
+  await execa(distBin('nvidia-ctk'), ['mock-driver', '--root', migRoot, '--gpus', '2', '--mig']);
+  const c = await container();
+  try {
+    const r = await execa(distBin('nvidia-container-cli'), ['--root', migRoot, 'configure', `--pid=${c.pid}`, '--device=0:0',
+      '--mig-config=all', '--mig-monitor=all', '--utility', c.rootfs], { reject: false });
+    expect([r.stderr, r.exitCode]).toEqual(['', 0]);
+    const ls = await c.ns(`ls ${c.rootfs}/dev ${c.rootfs}/dev/nvidia-caps`);
+    expect(ls).toMatch(/^nvidia0$/m);
+    expect(ls).not.toMatch(/^nvidia1$/m);
+    const caps = ls.split('\n').filter((l) => /^nvidia-cap\d+$/.test(l)).sort();
+    expect(caps).toEqual(expect.arrayContaining(['nvidia-cap1', 'nvidia-cap2']));
+    expect(caps.length).toBe(4); // config, monitor, and the MIG device's GI and CI
+    const rules = readFileSync(join(c.cgroup, 'devices.list'), 'utf8');
+    expect(rules.match(/^c \d+:\d+ rwm$/gm)!.length).toBeGreaterThanOrEqual(caps.length + 1);
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

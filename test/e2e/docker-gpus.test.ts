@@ -83,6 +83,12 @@ test('an unmet requirement fails the start with the requirement named', async ()
   expect(r.stderr).toMatch(/requirement error: unsatisfied condition: cuda>=99\.0/);
 });
 
+test('NVIDIA_MIG_CONFIG_DEVICES in an unprivileged container: the start fails with the reason', async () => {
+  const r = await run(['--gpus', 'all', '-e', 'NVIDIA_MIG_CONFIG_DEVICES=all', 'gpu-test:busybox', 'true'], { reject: false });
+  expect(r.exitCode).not.toBe(0);
+  expect(r.stderr).toMatch(/nvidia-container-runtime-hook: cannot set NVIDIA_MIG_CONFIG_DEVICES in a non-privileged container/);
+});
+
 test('no --gpus: the hook is not involved and the container has no GPU', async () => {
   const { stdout } = await run(['gpu-test:busybox', 'ls', '/dev']);
   expect(nvidiaNodes(stdout)).toEqual([]);

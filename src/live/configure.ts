@@ -8,7 +8,7 @@ import { NvrError } from '../errors.js';
 import { buildEdits, dropDriverParts, type DriverPartOptions } from '../edits/build.js';
 import type { Capability } from '../host/capabilities.js';
 import type { HostInventory } from '../host/inventory.js';
-import { formatSelector, parseDeviceList } from '../request/devices.js';
+import { parseDeviceList } from '../request/devices.js';
 import { parseImexChannel } from '../request/imex.js';
 import { resolveDevices, selectedGpus } from '../request/resolve.js';
 import type { DeviceRequest } from '../request/types.js';
@@ -128,5 +128,3 @@ export function configure(req: ConfigureRequest, inventory: HostInventory, deps:
   for (const l of r.stderr.split('\n')) if (l.includes(': warning: ')) process.stderr.write(`${l}\n`);
   return live;
 }
-
-export { formatSelector };

@@ -5,22 +5,17 @@
  * an allowed GPU node fails ENXIO, a denied one EPERM.
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { dockerImport, makeBusyboxRootfs, makeGlibcRootfs } from '../helpers/images.js';
-import { startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { startGpuDockerd, type Dockerd } from '../helpers/dockerd.js';
 import { makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
-import { tempDir } from '../helpers/dist.js';
 
 let host: GpuHost;
-let d: Dockerd;
+let d: Dockerd & { dir: string };
 let dockerDir: string;
 
 beforeAll(async () => {
   host = await makeGpuHost(4);
-  dockerDir = tempDir('dg');
-  d = await startDockerd(dockerDir, host.configFile, { gpusHook: true });
-  await dockerImport(d.docker, makeBusyboxRootfs(join(host.dir, 'bb')), 'gpu-test:busybox');
-  await dockerImport(d.docker, await makeGlibcRootfs(join(host.dir, 'glibc')), 'gpu-test:glibc');
+  d = await startGpuDockerd(host, 'dg', { gpusHook: true });
+  dockerDir = d.dir;
 }, 300000);
 
 afterAll(async () => {

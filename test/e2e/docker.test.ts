@@ -5,21 +5,17 @@
 import { execa } from 'execa';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dockerImport, makeBusyboxRootfs, makeGlibcRootfs } from '../helpers/images.js';
-import { startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { startGpuDockerd, type Dockerd } from '../helpers/dockerd.js';
 import { makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
-import { tempDir } from '../helpers/dist.js';
 
 let host: GpuHost;
-let d: Dockerd;
+let d: Dockerd & { dir: string };
 let dockerDir: string;
 
 beforeAll(async () => {
   host = await makeGpuHost(4);
-  dockerDir = tempDir('dk'); // short: containerd's socket path under it must stay below 108 bytes
-  d = await startDockerd(dockerDir, host.configFile);
-  await dockerImport(d.docker, makeBusyboxRootfs(join(host.dir, 'bb')), 'gpu-test:busybox');
-  await dockerImport(d.docker, await makeGlibcRootfs(join(host.dir, 'glibc')), 'gpu-test:glibc');
+  d = await startGpuDockerd(host, 'dk');
+  dockerDir = d.dir;
 }, 300000);
 
 afterAll(async () => {

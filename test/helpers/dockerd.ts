@@ -6,7 +6,8 @@
 import { execa, type ResultPromise } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { distBin } from './dist.js';
+import { distBin, tempDir } from './dist.js';
+import { dockerImport, makeBusyboxRootfs, makeGlibcRootfs } from './images.js';
 
 export interface Dockerd {
   host: string;
@@ -48,4 +49,13 @@ export async function startDockerd(dir: string, configFile: string, options: Doc
       await proc;
     },
   };
+}
+
+/** A private dockerd for a GPU host with the two test images (gpu-test:busybox, gpu-test:glibc) imported. */
+export async function startGpuDockerd(host: { dir: string; configFile: string }, prefix: string, options: DockerdOptions = {}): Promise<Dockerd & { dir: string }> {
+  const dir = tempDir(prefix); // short: containerd's socket path under it must stay below 108 bytes
+  const d = await startDockerd(dir, host.configFile, options);
+  await dockerImport(d.docker, makeBusyboxRootfs(join(host.dir, 'bb')), 'gpu-test:busybox');
+  await dockerImport(d.docker, await makeGlibcRootfs(join(host.dir, 'glibc')), 'gpu-test:glibc');
+  return { ...d, dir };
 }

@@ -363,3 +363,13 @@ describe('livePlan properties (fast-check)', () => {
     );
   });
 });
+
+describe('livePlan: malformed ld cache hooks', () => {
+  // A `--link` value without "::" (a hand-written or foreign CDI spec) is split at index -1: today
+  // ['link', '/usr/lib/libcuda.s', 'usr/lib/libcuda.so'] instead of an INPUT refusal. The applier
+  // then refuses the plan with a message about a link target containing "/", far from the cause.
+  it.failing('KNOWN BUG: an update-ldcache --link without "::" is refused, not split into nonsense', () => {
+    const hook = { hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook', args: ['nvidia-runtime-hook', 'update-ldcache', '--link', '/usr/lib/libcuda.so'] };
+    expect(() => livePlan({ hooks: [hook] }, MKNOD)).toThrow(/link/);
+  });
+});

@@ -47,7 +47,7 @@ export function devicesCgroupDir(procCgroup: string, mountinfo: string, pid: str
   }
   for (const m of devicesCgroupMounts(mountinfo)) {
     const rel = posix.relative(m.root, path);
-    if (rel.startsWith('..') || posix.isAbsolute(rel)) continue;
+    if (rel === '..' || rel.startsWith('../') || posix.isAbsolute(rel)) continue;
     return posix.join(m.mountPoint, rel);
   }
   throw new NvrError('INPUT', `the devices cgroup ${path} of process ${pid} is not mounted here`, {

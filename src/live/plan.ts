@@ -65,8 +65,11 @@ function hookWords(h: Hook): string[] {
     else if (flag === '--ldconfig') words.push('ldconfig', value);
     else if (flag === '--link') {
       const at = value.indexOf('::');
+      if (at <= 0) throw new NvrError('INPUT', `hook ${h.path}: --link ${JSON.stringify(value)} is not TARGET::LINK`, { fix: 'write the link as TARGET::/path/of/link' });
       words.push('link', value.slice(0, at), value.slice(at + 2));
-    } // --root: the applier is told the rootfs itself
+    } else if (flag !== '--root') { // --root: the applier is told the rootfs itself
+      throw new NvrError('INPUT', `hook ${h.path}: update-ldcache ${flag} cannot be applied to a running container`, { fix: 'only --folder, --link and --ldconfig are applied live' });
+    }
   }
   return words;
 }

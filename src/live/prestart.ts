@@ -35,14 +35,13 @@ export function parseState(text: string): OciState {
 /** Names of the hooks that mean nvidia-runtime (or a CDI spec of ours or NVIDIA's) already gave the GPUs. */
 const INJECTED_BY = ['nvidia-runtime-hook', 'nvidia-cdi-hook'];
 
-/** Why this spec already has its GPUs (so the hook must do nothing: never both), or undefined. */
+/** Why this spec already has its GPUs (so the hook must do nothing: never both), or undefined. The runtime's spec
+ *  path always adds its createContainer hook, CDI specs theirs. */
 export function alreadyInjected(spec: SpecFile['spec']): string | undefined {
   const hooks = Object.values(spec.hooks ?? {}).flat() as Array<{ path?: unknown; args?: unknown }>;
   const ours = hooks.find((h) => INJECTED_BY.includes(basename(String(h.path ?? ''))) || INJECTED_BY.includes(String((h.args as unknown[] | undefined)?.[0] ?? '')));
-  if (ours) return `the spec already has the ${basename(String(ours.path))} hook: nvidia-runtime or a CDI spec injected the GPUs`;
-  const node = (spec.linux?.devices ?? []).find((d) => /^\/dev\/nvidia/.test(String(d.path)));
-  if (node) return `the spec already has the device ${String(node.path)}: the GPUs were injected by the runtime`;
-  return undefined;
+  // Only our hooks count: a /dev/nvidia* device alone may come from `docker run --device`, which brings no driver files.
+  return ours ? `the spec already has the ${basename(String(ours.path))} hook: nvidia-runtime or a CDI spec injected the GPUs` : undefined;
 }
 
 /** The `nvidia-container-cli` argv the toolkit's hook would exec for this request (PEER §3.3). */

@@ -365,11 +365,15 @@ describe('livePlan properties (fast-check)', () => {
 });
 
 describe('livePlan: malformed ld cache hooks', () => {
-  // A `--link` value without "::" (a hand-written or foreign CDI spec) is split at index -1: today
-  // ['link', '/usr/lib/libcuda.s', 'usr/lib/libcuda.so'] instead of an INPUT refusal. The applier
-  // then refuses the plan with a message about a link target containing "/", far from the cause.
-  it.failing('KNOWN BUG: an update-ldcache --link without "::" is refused, not split into nonsense', () => {
+  // A `--link` value without "::" (a hand-written or foreign CDI spec) must be refused here, not split into words the
+  // applier would refuse far from the cause; an unknown update-ldcache flag is refused, never dropped.
+  it('an update-ldcache --link without "::" is refused, not split into nonsense', () => {
     const hook = { hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook', args: ['nvidia-runtime-hook', 'update-ldcache', '--link', '/usr/lib/libcuda.so'] };
-    expect(() => livePlan({ hooks: [hook] }, MKNOD)).toThrow(/link/);
+    expect(() => livePlan({ hooks: [hook] }, MKNOD)).toThrow(/--link "\/usr\/lib\/libcuda.so" is not TARGET::LINK/);
+  });
+
+  it('an unknown update-ldcache flag is refused', () => {
+    const hook = { hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook', args: ['nvidia-runtime-hook', 'update-ldcache', '--frobnicate', 'x'] };
+    expect(() => livePlan({ hooks: [hook] }, MKNOD)).toThrow(/--frobnicate cannot be applied/);
   });
 });

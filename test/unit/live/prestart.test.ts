@@ -120,9 +120,9 @@ describe('alreadyInjected', () => {
     expect(alreadyInjected(f.spec)).toMatch(/hook-wrapper hook: nvidia-runtime or a CDI spec/);
   });
 
-  it('a /dev/nvidia0 device in linux.devices: injected by the runtime', () => {
+  it('a /dev/nvidia0 device alone (docker run --device) is not an injection: the driver files are still missing', () => {
     const f = specFile({ devices: [{ path: '/dev/nvidia0', type: 'c', major: 195, minor: 0 }] });
-    expect(alreadyInjected(f.spec)).toMatch(/device \/dev\/nvidia0/);
+    expect(alreadyInjected(f.spec)).toBeUndefined();
   });
 
   it('docker\'s --gpus prestart hook (nvidia-container-runtime-hook) alone is not an injection: undefined', () => {

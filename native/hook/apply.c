@@ -16,7 +16,8 @@
  *   folder <dir> | link <target> <link> | ldconfig <path>  the ld cache refresh (update-ldcache's --folder/--link/
  *                                                          --ldconfig), run last when any folder is given
  *
- * Order of work: the whole plan is checked first; the device cgroup rules are written from the host side; then
+ * Order of work: the whole plan is checked first; the device cgroup rules (only those the cgroup lacks: TypeScript
+ * compared them with devices.list) are written from the host side; then
  * the process joins PID's mount namespace (setns needs a single-threaded process: this one is) and does the nodes,
  * the mounts and the ld cache there, every rootfs path resolved by inroot.c and created with *at() calls. Mounts are
  * made with the new mount API: the source is cloned, made read-only/nosuid/nodev/private while still detached,
@@ -247,44 +248,13 @@ static void parse_plan(struct buf *b, struct plan *p)
 
 /* ---- device cgroup v1 (host side, before setns) ------------------------------------------------------------- */
 
-/* devices.list, e.g. "a *:* rwm" (everything allowed) or "c 195:0 rwm" lines. */
-static int already_allowed(const char *list, const char *rule)
-{
-    if (strstr(list, "a *:* rwm"))
-        return 1;
-    char type, perm[8];
-    unsigned maj, min;
-    sscanf(rule, "%c %u:%u %7s", &type, &maj, &min, perm);
-    for (const char *line = list; *line;) {
-        const char *end = strchrnul(line, '\n');
-        char t, p[8], smaj[16], smin[16];
-        if (sscanf(line, "%c %15[^:]:%15s %7s", &t, smaj, smin, p) == 4 && (t == type || t == 'a') &&
-            (strcmp(smaj, "*") == 0 || strtoul(smaj, NULL, 10) == maj) &&
-            (strcmp(smin, "*") == 0 || strtoul(smin, NULL, 10) == min)) {
-            int all = 1;
-            for (const char *c = perm; *c; c++)
-                all &= strchr(p, *c) != NULL;
-            if (all)
-                return 1;
-        }
-        line = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
+/* Writes every rule; TypeScript left out those the cgroup already grants, so each one written is ours to deny again. */
 static void allow_devices(const char *dir, struct plan *p)
 {
     int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         die("cgroup", "%s: %s (use --no-cgroups where the container's device cgroup is not ours to change)", dir,
             strerror(errno));
-    int lfd = openat(dfd, "devices.list", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    char list[65536];
-    ssize_t n = lfd >= 0 ? read(lfd, list, sizeof list - 1) : -1;
-    if (n < 0)
-        die("cgroup", "%s/devices.list: %s (is it a cgroup v1 devices directory?)", dir, strerror(errno));
-    list[n] = '\0';
-    close(lfd);
     int afd = openat(dfd, "devices.allow", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     g_denyfd = openat(dfd, "devices.deny", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (afd < 0 || g_denyfd < 0)
@@ -292,7 +262,7 @@ static void allow_devices(const char *dir, struct plan *p)
                       "pass --no-cgroups)", dir, strerror(errno));
     for (int i = 0; i < p->nops; i++) {
         struct op *o = &p->ops[i];
-        if (o->kind != ALLOW || already_allowed(list, o->rule))
+        if (o->kind != ALLOW)
             continue;
         if (write(afd, o->rule, strlen(o->rule)) < 0)
             die("cgroup", "%s/devices.allow: cannot add '%s': %s", dir, o->rule, strerror(errno));

@@ -65,6 +65,36 @@ export function readDevicesCgroupDir(pid: string): string {
   return devicesCgroupDir(procCgroup, readFileSync('/proc/self/mountinfo', 'utf8'), pid);
 }
 
+export function readDevicesList(dir: string): string {
+  try {
+    return readFileSync(posix.join(dir, 'devices.list'), 'utf8');
+  } catch (e) {
+    throw new NvrError('INPUT', `${dir}/devices.list: ${(e as Error).message}`, { fix: 'pass --no-cgroups where the container\'s device cgroup is not ours to read' });
+  }
+}
+
+/** Whether a devices.list (cgroup v1: "a *:* rwm", "c 195:* rwm", "c 195:0 rw" lines) already grants a rule. */
+export function ruleCovered(list: string, rule: string): boolean {
+  const [type, majMin = '', access = ''] = rule.split(' ');
+  const [maj, min] = majMin.split(':');
+  return list.split('\n').some((line) => {
+    const m = /^([abc]) (\*|\d+):(\*|\d+) ([rwm]+)$/.exec(line.trim());
+    if (!m) return false;
+    const [, t, lmaj, lmin, laccess] = m;
+    return (t === 'a' || t === type) && (lmaj === '*' || lmaj === maj) && (lmin === '*' || lmin === min) && [...access].every((c) => laccess!.includes(c));
+  });
+}
+
+/** The plan without the `allow` words whose rule the cgroup already grants. */
+export function withoutCoveredRules(words: readonly string[], list: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === 'allow' && ruleCovered(list, words[i + 1]!)) i++;
+    else out.push(words[i]!);
+  }
+  return out;
+}
+
 /** True when this process runs in a user namespace other than the initial one (its uid_map is not the identity). */
 export function inUserNamespace(uidMap: string = readFileSync('/proc/self/uid_map', 'utf8')): boolean {
   return uidMap.trim().split(/\s+/).join(' ') !== '0 0 4294967295';

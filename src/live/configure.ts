@@ -14,7 +14,7 @@ import { resolveDevices, selectedGpus } from '../request/resolve.js';
 import type { DeviceRequest } from '../request/types.js';
 import { evaluateRequirements } from '../require/evaluate.js';
 import { hostLdconfig } from '../runtime/plan.js';
-import { inUserNamespace, readDevicesCgroupDir } from './cgroup.js';
+import { inUserNamespace, readDevicesCgroupDir, readDevicesList, withoutCoveredRules } from './cgroup.js';
 import { encodePlan, livePlan } from './plan.js';
 
 export interface ConfigureRequest extends DriverPartOptions {
@@ -81,7 +81,7 @@ export function planConfigure(req: ConfigureRequest, inventory: HostInventory, u
     driverVersion: inventory.driver.driverVersion,
     devices: selectedGpus(resolved).map((g) => ({ computeCapability: g.computeCapability, brand: g.brand, label: `GPU ${g.index}` })),
   });
-  const ldconfig = req.ldconfig === undefined ? undefined : hostLdconfig(req.ldconfig);
+  const ldconfig = req.ldconfig === undefined ? undefined : hostLdconfig(req.ldconfig, true);
   // hookPath is never run: livePlan turns the hook's arguments into the applier's own ld cache words.
   const built = buildEdits({ inventory, request, resolved, hookPath: 'nvidia-runtime-hook', rootfs: req.rootfs, ...(ldconfig ? { ldconfig } : {}) });
   const edits = dropDriverParts(built.edits, req);
@@ -94,6 +94,8 @@ export interface ApplyDeps {
   applier: string;
   userns: () => boolean;
   devicesCgroupDir: (pid: string) => string;
+  /** The cgroup's devices.list. */
+  devicesList: (dir: string) => string;
   run: (file: string, args: string[], input: Buffer) => { status: number | null; stderr: string; error?: Error };
 }
 
@@ -101,6 +103,7 @@ export const defaultApplyDeps = (applier: string): ApplyDeps => ({
   applier,
   userns: () => inUserNamespace(),
   devicesCgroupDir: readDevicesCgroupDir,
+  devicesList: readDevicesList,
   run: (file, args, input) => {
     // An empty environment: the applier is static and reads none; nothing of ours reaches it.
     const r = spawnSync(file, args, { input, env: {}, stdio: ['pipe', 'inherit', 'pipe'], encoding: 'utf8', timeout: 60_000 });
@@ -118,8 +121,14 @@ export function configure(req: ConfigureRequest, inventory: HostInventory, deps:
   // Standalone (no --pid: an LXC mount hook runs in the container's namespaces, where /proc is still the host's and
   // no pid of ours names the container): the applier stays in the mount namespace it inherits from us.
   const args = ['apply-edits', ...(req.pid !== undefined ? ['--pid', req.pid] : []), '--rootfs', req.rootfs.replace(/(.)\/+$/, '$1')];
-  if (!req.noCgroups && live.words.includes('allow')) args.push('--devices-cgroup', deps.devicesCgroupDir(req.pid ?? 'self'));
-  const r = deps.run(deps.applier, args, encodePlan(live.words));
+  let words = live.words;
+  if (!req.noCgroups && words.includes('allow')) {
+    const dir = deps.devicesCgroupDir(req.pid ?? 'self');
+    // Only rules the cgroup lacks: the applier denies what it added if it fails, and must not deny what was there.
+    words = withoutCoveredRules(words, deps.devicesList(dir));
+    if (words.includes('allow')) args.push('--devices-cgroup', dir);
+  }
+  const r = deps.run(deps.applier, args, encodePlan(words));
   if (r.error) throw new NvrError('IO', `cannot run ${deps.applier}: ${r.error.message}`, { fix: 'reinstall nvidia-runtime' });
   if (r.status !== 0) {
     const line = r.stderr.trim().split('\n').filter((l) => !l.includes(': warning: ')).pop() ?? `exit status ${r.status}`;

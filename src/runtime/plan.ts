@@ -148,13 +148,14 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
 const DEFAULT_LDCONFIG = '@/sbin/ldconfig';
 
 /**
- * `[nvidia-container-cli] ldconfig`: "@/host/path" is a host ldconfig the hook runs (sealed, confined); undefined for
+ * `[nvidia-container-cli] ldconfig` (or configure's `--ldconfig`, `flag`): "@/host/path" is a host ldconfig the hook runs (sealed, confined); undefined for
  * the default. A container path is refused: running the image's ldconfig as root is CVE-2024-0136.
  */
-export function hostLdconfig(value: string): string | undefined {
+export function hostLdconfig(value: string, flag = false): string | undefined {
   if (value === '' || value === DEFAULT_LDCONFIG) return undefined;
   if (value.startsWith('@/')) return value.slice(1);
-  throw new NvrError('CONFIG', `[nvidia-container-cli] ldconfig = ${JSON.stringify(value)} names an ldconfig inside the container: nvidia-runtime never runs the image's ldconfig as root (CVE-2024-0136)`, {
-    fix: `use a host ldconfig: ldconfig = "@${value}" (or remove the key for the host's default)`,
+  const said = flag ? `--ldconfig=${value}` : `[nvidia-container-cli] ldconfig = ${JSON.stringify(value)}`;
+  throw new NvrError('CONFIG', `${said} names an ldconfig inside the container: nvidia-runtime never runs the image's ldconfig as root (CVE-2024-0136)`, {
+    fix: flag ? `use a host ldconfig: --ldconfig=@${value} (or leave it out for the host's default)` : `use a host ldconfig: ldconfig = "@${value}" (or remove the key for the host's default)`,
   });
 }

@@ -6,7 +6,7 @@
  * exit 1, and leaves the rootfs, the container's mounts and its device rules exactly as they were.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distBin, tempDir } from '../helpers/dist.js';
 import { makeGlibcRootfs } from '../helpers/images.js';
@@ -36,9 +36,16 @@ async function container(propagation = 'slave', base?: string): Promise<Containe
   const proc = execa('unshare', ['-m', `--propagation=${propagation}`, 'sleep', '600'], { reject: false });
   const pid = String(proc.pid);
   writeFileSync(join(cgroup, 'cgroup.procs'), pid);
-  for (let i = 0; i < 100 && readFileSync(`/proc/${pid}/mountinfo`, 'utf8') === readFileSync('/proc/self/mountinfo', 'utf8') && readlinkNs(pid) === readlinkNs('self'); i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // Until unshare has made the namespace and exec'd sleep: configure must never see the host's namespace there.
+  const ready = (): boolean => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt') && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep';
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 500 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!ready()) throw new Error(`unshare (pid ${pid}) did not make its mount namespace`);
   return {
     pid, rootfs, cgroup, proc,
     ns: async (script) => (await execa('nsenter', ['-t', pid, '-m', '--', 'sh', '-c', script], { reject: false })).stdout,
@@ -49,10 +56,6 @@ async function container(propagation = 'slave', base?: string): Promise<Containe
       if (!base) rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-const readlinkNs = (pid: string): string => execaSyncReadlink(`/proc/${pid}/ns/mnt`);
-function execaSyncReadlink(p: string): string {
-  try { return readFileSync(p, 'utf8'); } catch { return p; }
 }
 
 const configure = (c: Container, args: string[], globals: string[] = []) =>

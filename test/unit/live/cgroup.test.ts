@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { posix } from 'node:path';
-import { devicesCgroupDir, devicesCgroupMounts, devicesCgroupPath, inUserNamespace } from '../../../src/live/cgroup.js';
+import { devicesCgroupDir, devicesCgroupMounts, devicesCgroupPath, inUserNamespace, ruleCovered, withoutCoveredRules } from '../../../src/live/cgroup.js';
 import { thrown } from '../../helpers/errors.js';
 
 const ID = 'abc123def456';
@@ -203,5 +203,27 @@ describe('inUserNamespace', () => {
     ['', true],
   ])('%j → %s', (uidMap, want) => {
     expect(inUserNamespace(uidMap)).toBe(want);
+  });
+});
+
+describe('ruleCovered / withoutCoveredRules: only the rules a devices.list lacks are written', () => {
+  it('examples', () => {
+    expect(ruleCovered('a *:* rwm\n', 'c 195:0 rwm')).toBe(true);
+    expect(ruleCovered('c 195:* rwm\n', 'c 195:7 rw')).toBe(true);
+    expect(ruleCovered('c 195:* rw\n', 'c 195:7 rwm')).toBe(false); // m missing
+    expect(ruleCovered('b 195:0 rwm\n', 'c 195:0 rwm')).toBe(false); // other type
+    expect(ruleCovered('c 1:3 rwm\nc 195:1 rwm\n', 'c 195:0 rwm')).toBe(false);
+    expect(ruleCovered('', 'c 195:0 rwm')).toBe(false);
+    expect(withoutCoveredRules(['mknod', 'c', '195', '0', '666', '/dev/nvidia0', 'allow', 'c 195:0 rwm', 'allow', 'c 195:1 rwm'], 'c 195:0 rwm\n'))
+      .toEqual(['mknod', 'c', '195', '0', '666', '/dev/nvidia0', 'allow', 'c 195:1 rwm']);
+  });
+
+  it('a rule is covered by a list that holds it, and withoutCoveredRules keeps every other word (fast-check)', () => {
+    const rule = fc.tuple(fc.constantFrom('c', 'b'), fc.nat(4095), fc.nat(1048575), fc.constantFrom('rwm', 'rw', 'r', 'm')).map(([t, a, b, p]) => `${t} ${a}:${b} ${p}`);
+    fc.assert(fc.property(fc.array(rule, { maxLength: 8 }), rule, (list, r) => {
+      expect(ruleCovered([...list, r].join('\n'), r)).toBe(true);
+      const words = ['bind', 'ro,nosuid', '/h', '/c', 'allow', r];
+      expect(withoutCoveredRules(words, list.join('\n'))).toEqual(ruleCovered(list.join('\n'), r) ? words.slice(0, 4) : words);
+    }));
   });
 });

@@ -14,7 +14,9 @@
  *   bind   <flags> <host path> <path>                      a bind mount; flags: comma list of ro nosuid nodev noexec
  *   allow  <rule>                                          a device cgroup v1 rule ("c 195:0 rwm"), --devices-cgroup
  *   folder <dir> | link <target> <link> | ldconfig <path>  the ld cache refresh (update-ldcache's --folder/--link/
- *                                                          --ldconfig), run last when any folder is given
+ *   compat <host driver version> | compatdir <dir>         --ldconfig/--cuda-compat/--cuda-compat-dir), run last:
+ *                                                          the whole refresh when a folder or compat is given, else
+ *                                                          the links alone (no ldconfig)
  *
  * Order of work: the whole plan is checked first; the device cgroup rules (only those the cgroup lacks: TypeScript
  * compared them with devices.list) are written from the host side; then
@@ -23,8 +25,8 @@
  * made with the new mount API: the source is cloned, made read-only/nosuid/nodev/private while still detached,
  * then moved onto the target fd, so there is never a writable window and no path is looked up twice. A target
  * under a shared mount (the mount would propagate out of the container) is refused.
- * Any failure undoes what was done (mounts detached, files, nodes and directories we created removed, cgroup rules
- * we added denied again) and exits 1 with one line: nothing is left half-applied.
+ * Any failure undoes what was done (mounts detached, files, nodes, links and directories we created removed, cgroup
+ * rules we added denied again) and exits 1 with one line: nothing is left half-applied.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,6 +84,9 @@ static void remember(enum undo_kind kind, const char *what)
     g_undo[g_nundo++].kind = kind;
 }
 
+/* hook_created: what the ld cache step creates (parent directories of links, links, conf.d and its files). */
+static void created_by_ld_step(const char *path, int is_dir) { remember(is_dir ? U_DIR : U_FILE, path); }
+
 /* atexit: after a die() anywhere (our checks, the ld cache refresh), leave the container as we found it. */
 static void roll_back(void)
 {
@@ -121,6 +126,7 @@ struct plan {
     struct op ops[MAX_OPS];
     int nops, nallow;
     struct args ld;
+    const char *compat_dir; /* compatdir, cleaned into ld.compat_dir once the plan is read */
 };
 
 static const char *next_word(struct buf *b, size_t *at, const char *op)
@@ -193,7 +199,8 @@ static void parse_plan(struct buf *b, struct plan *p)
     size_t at = 0;
     while (at < b->len) {
         const char *verb = next_word(b, &at, "plan");
-        if (strcmp(verb, "folder") == 0 || strcmp(verb, "link") == 0 || strcmp(verb, "ldconfig") == 0) {
+        if (strcmp(verb, "folder") == 0 || strcmp(verb, "link") == 0 || strcmp(verb, "ldconfig") == 0 ||
+            strcmp(verb, "compat") == 0 || strcmp(verb, "compatdir") == 0) {
             const char *v = next_word(b, &at, verb);
             if (strcmp(verb, "folder") == 0) {
                 if (p->ld.nfolders == MAX_ITEMS)
@@ -201,11 +208,20 @@ static void parse_plan(struct buf *b, struct plan *p)
                 p->ld.folders[p->ld.nfolders++] = clean_abs(v, "folder");
             } else if (strcmp(verb, "ldconfig") == 0) {
                 p->ld.ldconfig = clean_abs(v, "ldconfig");
+            } else if (strcmp(verb, "compat") == 0) {
+                if ((p->ld.host_major = major_of(v)) < 0)
+                    die("plan", "compat '%s' has no numeric major version: give the host driver's version, e.g. "
+                                "550.54.15", v);
+                p->ld.compat_version = v;
+            } else if (strcmp(verb, "compatdir") == 0) {
+                p->compat_dir = clean_abs(v, "compatdir");
             } else {
                 if (p->ld.nlinks == MAX_ITEMS)
                     die("plan", "more than %d links", MAX_ITEMS);
-                if (!*v || strchr(v, '/'))
-                    die("plan", "link target '%s' must be a file name in the link's directory", v);
+                /* The target is only the text of the link (resolved in the container when it is used): any
+                 * non-empty one, e.g. ../card2 for /dev/dri/by-path, ../libnvidia-allocator.so.1 for gbm/. */
+                if (!*v || strlen(v) >= PATH_MAX)
+                    die("plan", "link target '%.100s' is empty or too long", v);
                 p->ld.link_target[p->ld.nlinks] = v;
                 p->ld.link_path[p->ld.nlinks++] = clean_abs(next_word(b, &at, verb), "link");
             }
@@ -244,6 +260,10 @@ static void parse_plan(struct buf *b, struct plan *p)
             die("plan", "unknown operation '%s'", verb);
         }
     }
+    if (p->compat_dir && !p->ld.compat_version)
+        die("plan", "compatdir without compat: it would be ignored");
+    if (p->ld.compat_version)
+        p->ld.compat_dir = p->compat_dir ? p->compat_dir : DEFAULT_COMPAT_DIR;
 }
 
 /* ---- device cgroup v1 (host side, before setns) ------------------------------------------------------------- */
@@ -477,8 +497,11 @@ int apply_main(int argc, char **argv, struct buf plan_text)
     for (int i = 0; i < p.nops; i++)
         if (p.ops[i].kind == BIND)
             bind_one(&p.ops[i]);
-    if (p.ld.nfolders > 0)
+    hook_created = created_by_ld_step;
+    if (p.ld.nfolders > 0 || p.ld.compat_version)
         update_ldcache_in(g_rootfd, &p.ld);
+    else if (p.ld.nlinks > 0)
+        make_links_in(g_rootfd, &p.ld);
     g_committed = 1;
     return 0;
 }

@@ -40,8 +40,10 @@
 #endif
 
 #define CONFD "/etc/ld.so.conf.d"
+/* The first line of the 00-compat-*.conf files we write, as each grammar writes it; a file that starts with either
+ * is ours to remove when it is stale. */
 #define COMPAT_HEADER "# written by nvidia-cdi-hook enable-cuda-compat for this container\n"
-#define DEFAULT_COMPAT_DIR "/usr/local/cuda/compat"
+#define COMPAT_HEADER_RUNTIME "# written by nvidia-runtime-hook --cuda-compat for this container\n"
 #define DRIVER_PARAMS "/proc/driver/nvidia/params"
 #define PARAMS_CAP (64u << 10)
 
@@ -138,7 +140,7 @@ static int parse_flags(const char *cmd, int argc, char **argv, int first, const 
 /* path made absolute and cleaned lexically, as the toolkit's filepath.Join(root, path) cleans it: empty and "."
  * components dropped, ".." removes the previous one and never climbs above "/". The result has no "." or ".."
  * component, so every remaining one is a plain name for inroot.c to resolve. */
-static void clean_path(const char *cmd, const char *in, char out[PATH_MAX])
+void clean_path(const char *cmd, const char *in, char out[PATH_MAX])
 {
     size_t len = 1;
     out[0] = '/';
@@ -177,51 +179,6 @@ static void split_path(const char *cmd, const char *path, char parent[PATH_MAX],
     size_t n = slash == path ? 1 : (size_t)(slash - path);
     memcpy(parent, path, n);
     parent[n] = '\0';
-}
-
-/* The directory dir (clean, absolute) inside the rootfs, with its missing components created like `mkdir -p`
- * (0755, the toolkit's MkdirAll). Each prefix is resolved by inroot_open, so a symlink met on the way is followed
- * inside the rootfs only, and a missing component is made with mkdirat relative to the fd of the prefix before
- * it. Returns an O_PATH|O_DIRECTORY fd. */
-static int mkdir_p(const char *cmd, int rootfd, const char *dir)
-{
-    char prefix[PATH_MAX], comp[NAME_MAX + 1];
-    size_t len = 0;
-    int fd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        die(cmd, "the container rootfs: %s", strerror(errno));
-    for (const char *p = dir; *p;) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n > NAME_MAX)
-            die(cmd, "'%s': a file name longer than %d bytes", dir, NAME_MAX);
-        memcpy(comp, p, n);
-        comp[n] = '\0';
-        prefix[len++] = '/';
-        memcpy(prefix + len, p, n);
-        len += n;
-        prefix[len] = '\0';
-        int next = inroot_open(rootfd, prefix, O_PATH | O_DIRECTORY);
-        if (next < 0 && errno == ENOENT) {
-            if (mkdirat(fd, comp, 0755) != 0 && errno != EEXIST)
-                die(cmd, "cannot create %s in the rootfs: %s", prefix, strerror(errno));
-            next = inroot_open(rootfd, prefix, O_PATH | O_DIRECTORY);
-            if (next < 0 && errno == ENOENT)
-                die(cmd, "%s in the rootfs is a symbolic link to nothing: fix the image (a directory is needed there)",
-                    prefix);
-        }
-        if (next < 0)
-            die(cmd, "%s in the rootfs: %s%s", prefix, strerror(errno),
-                errno == ENOTDIR ? " (a file where a directory is needed: fix the image)" : "");
-        close(fd);
-        fd = next;
-        p = e;
-    }
-    return fd;
 }
 
 /* ---- the rootfs ----------------------------------------------------------------------------------------- */
@@ -273,7 +230,7 @@ static void create_link(int rootfd, const char *target, const char *link)
 {
     char parent[PATH_MAX], leaf[NAME_MAX + 1], cur[PATH_MAX];
     split_path("create-symlinks", link, parent, leaf);
-    int dfd = mkdir_p("create-symlinks", rootfd, parent);
+    int dfd = mkdir_in_root(rootfd, "create-symlinks", parent);
     struct stat st;
     if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT)
@@ -391,7 +348,7 @@ static int cmd_update_ldcache(int argc, char **argv, int first, struct buf state
 /* ---- enable-cuda-compat --------------------------------------------------------------------------------- */
 
 /* The major version: the digits before the first '.', as a number; -1 when there are none. */
-static long major_of(const char *version)
+long major_of(const char *version)
 {
     long v = 0;
     const char *p = version;
@@ -419,25 +376,30 @@ static char *read_entry(int dfd, const char *name)
     return buf;
 }
 
+static int is_ours(const char *text)
+{
+    return strncmp(text, COMPAT_HEADER, sizeof COMPAT_HEADER - 1) == 0 ||
+           strncmp(text, COMPAT_HEADER_RUNTIME, sizeof COMPAT_HEADER_RUNTIME - 1) == 0;
+}
+
 /* Makes /etc/ld.so.conf.d hold exactly one file of ours listing compat_dir (want != NULL), or none (want NULL):
  * a file we wrote for an earlier start of this rootfs (docker start after a driver upgrade) must not keep older
- * compat libraries in front of a newer driver. Only files that begin with our header are ever removed. */
-static void reconcile_compat_conf(int rootfd, const char *want_name, const char *want_text)
+ * compat libraries in front of a newer driver. Only files that begin with one of our headers are ever removed. */
+static void reconcile_compat_conf(int rootfd, const char *what, const char *want_name, const char *want_text)
 {
-    static const char *const cmd = "enable-cuda-compat";
     int dfd = inroot_open(rootfd, CONFD, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 && errno != ENOENT)
-        die(cmd, CONFD " in the rootfs: %s", strerror(errno));
+        die(what, CONFD " in the rootfs: %s", strerror(errno));
     if (dfd < 0 && !want_name)
         return;
     if (dfd < 0) {
-        close(mkdir_p(cmd, rootfd, CONFD));
+        close(mkdir_in_root(rootfd, what, CONFD));
         if ((dfd = inroot_open(rootfd, CONFD, O_RDONLY | O_DIRECTORY)) < 0)
-            die(cmd, CONFD " in the rootfs: %s", strerror(errno));
+            die(what, CONFD " in the rootfs: %s", strerror(errno));
     }
     DIR *d = fdopendir(dfd);
     if (!d)
-        die(cmd, CONFD ": %s", strerror(errno));
+        die(what, CONFD ": %s", strerror(errno));
     int have = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
@@ -446,9 +408,9 @@ static void reconcile_compat_conf(int rootfd, const char *want_name, const char 
         char *text = read_entry(dfd, e->d_name);
         if (text && want_name && strcmp(e->d_name, want_name) == 0 && strcmp(text, want_text) == 0)
             have = 1;
-        else if (text && strncmp(text, COMPAT_HEADER, sizeof COMPAT_HEADER - 1) == 0 &&
-                 !(want_name && strcmp(e->d_name, want_name) == 0) && unlinkat(dirfd(d), e->d_name, 0) != 0)
-            die(cmd, "cannot remove the stale " CONFD "/%s: %s", e->d_name, strerror(errno));
+        else if (text && is_ours(text) && !(want_name && strcmp(e->d_name, want_name) == 0) &&
+                 unlinkat(dirfd(d), e->d_name, 0) != 0)
+            die(what, "cannot remove the stale " CONFD "/%s: %s", e->d_name, strerror(errno));
         free(text);
     }
     closedir(d);
@@ -459,6 +421,54 @@ static void reconcile_compat_conf(int rootfd, const char *want_name, const char 
     }
 }
 
+/* The major of the one regular <dir>/libcuda.so.*.* (links and directories do not count), or -1: none, more than
+ * one (a warning), or a non-numeric version (a warning). dir is resolved in the rootfs; absent: -1. */
+static long compat_major_in(int rootfd, const char *what, const char *dir)
+{
+    long compat_major = -1;
+    int cfd = inroot_open(rootfd, dir, O_RDONLY | O_DIRECTORY);
+    if (cfd < 0 && errno != ENOENT && errno != ENOTDIR)
+        die(what, "%s in the rootfs: %s", dir, strerror(errno));
+    if (cfd < 0)
+        return -1;
+    DIR *d = fdopendir(cfd);
+    if (!d)
+        die(what, "%s in the rootfs: %s", dir, strerror(errno));
+    int found = 0;
+    char version[NAME_MAX + 1] = "";
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat st;
+        const char *rest = e->d_name + 11;
+        if (strncmp(e->d_name, "libcuda.so.", 11) != 0 || !strchr(rest, '.') ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (found++ == 0)
+            snprintf(version, sizeof version, "%s", rest);
+    }
+    closedir(d);
+    if (found > 1)
+        warn("%s: %d libcuda.so.*.* files in %s: cannot tell which is the compat driver; nothing done", what, found, dir);
+    else if (found == 1 && (compat_major = major_of(version)) < 0)
+        warn("%s: %s/libcuda.so.%s has no numeric major version; nothing done", what, dir, version);
+    return found == 1 ? compat_major : -1;
+}
+
+int cuda_compat_in(int rootfd, const char *what, long host_major, const char *dir, int use_confd)
+{
+    long compat_major = dir ? compat_major_in(rootfd, what, dir) : -1;
+    int newer = compat_major > host_major;
+    if (newer && use_confd) {
+        char want_name[NAME_MAX + 1], want_text[PATH_MAX + sizeof COMPAT_HEADER_RUNTIME + 2];
+        snprintf(want_name, sizeof want_name, "00-compat-%ld.conf", compat_major);
+        snprintf(want_text, sizeof want_text, "%s%s\n",
+                 strcmp(hook_prog, "nvidia-cdi-hook") == 0 ? COMPAT_HEADER : COMPAT_HEADER_RUNTIME, dir);
+        reconcile_compat_conf(rootfd, what, want_name, want_text);
+    } else {
+        reconcile_compat_conf(rootfd, what, NULL, NULL);
+    }
+    return newer;
+}
+
 /*
  * CUDA forward compatibility (v1.17.9's rule): when the image has exactly one regular file
  * <compat dir>/libcuda.so.*.* (links and directories do not count) whose major version is greater than the host
@@ -466,6 +476,7 @@ static void reconcile_compat_conf(int rootfd, const char *want_name, const char 
  * the update-ldcache hook that follows puts those libraries first. Nothing without --host-driver-version, without
  * the compat dir or /etc/ld.so.cache in the rootfs, or when the compat libraries are not newer. Everything is
  * resolved inside the rootfs; no ldconfig runs here (the CVE-2025-23266 lesson: no image code, no image env).
+ * The decision and the conf.d work are cuda_compat_in, which update-ldcache --cuda-compat shares.
  */
 static int cmd_enable_cuda_compat(int argc, char **argv, int first, struct buf state)
 {
@@ -489,42 +500,8 @@ static int cmd_enable_cuda_compat(int argc, char **argv, int first, struct buf s
         die(cmd, "--cuda-compat-container-root '%s' is not an absolute path in the container", dir_arg);
     clean_path(cmd, dir_arg ? dir_arg : DEFAULT_COMPAT_DIR, dir);
     int rootfd = open_rootfs(cmd, state, spec);
-
-    char want_name[NAME_MAX + 1], want_text[PATH_MAX + sizeof COMPAT_HEADER + 2];
-    long compat_major = -1;
     int has_cache = exists_in_root(rootfd, "/etc/ld.so.cache"); /* else not glibc: ldconfig will not run */
-    int cfd = has_cache ? inroot_open(rootfd, dir, O_RDONLY | O_DIRECTORY) : -1;
-    if (has_cache && cfd < 0 && errno != ENOENT && errno != ENOTDIR)
-        die(cmd, "%s in the rootfs: %s", dir, strerror(errno));
-    if (cfd >= 0) {
-        DIR *d = fdopendir(cfd);
-        if (!d)
-            die(cmd, "%s in the rootfs: %s", dir, strerror(errno));
-        int found = 0;
-        char version[NAME_MAX + 1] = "";
-        for (struct dirent *e; (e = readdir(d));) {
-            struct stat st;
-            const char *rest = e->d_name + 11;
-            if (strncmp(e->d_name, "libcuda.so.", 11) != 0 || !strchr(rest, '.') ||
-                fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-                continue;
-            if (found++ == 0)
-                snprintf(version, sizeof version, "%s", rest);
-        }
-        closedir(d);
-        if (found > 1)
-            warn("%s: %d libcuda.so.*.* files in %s: cannot tell which is the compat driver; nothing done", cmd, found,
-                 dir);
-        else if (found == 1 && (compat_major = major_of(version)) < 0)
-            warn("%s: %s/libcuda.so.%s has no numeric major version; nothing done", cmd, dir, version);
-    }
-    if (compat_major > host_major) {
-        snprintf(want_name, sizeof want_name, "00-compat-%ld.conf", compat_major);
-        snprintf(want_text, sizeof want_text, COMPAT_HEADER "%s\n", dir);
-        reconcile_compat_conf(rootfd, want_name, want_text);
-    } else {
-        reconcile_compat_conf(rootfd, NULL, NULL);
-    }
+    cuda_compat_in(rootfd, cmd, host_major, has_cache ? dir : NULL, 1);
     return 0;
 }
 

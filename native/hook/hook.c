@@ -3,10 +3,13 @@
  * before pivot_root, with the explicit minimal env the runtime put in the hook entry; its cwd may be the rootfs.
  *
  *   nvidia-runtime-hook update-ldcache [--root <host path of rootfs>] [--folder DIR]... [--link TARGET::LINK]...
- *                                      [--ldconfig /sbin/ldconfig]
+ *                                      [--ldconfig /sbin/ldconfig] [--cuda-compat HOST_DRIVER_VERSION
+ *                                      [--cuda-compat-dir /usr/local/cuda/compat]]
+ *   nvidia-runtime-hook create-symlinks [--root <host path of rootfs>] --link TARGET::LINK...
  *
  * Without --root (a CDI spec cannot know it), the rootfs is root.path of <bundle>/config.json, the bundle
- * being named by the OCI state runc writes on stdin.
+ * being named by the OCI state runc writes on stdin. create-symlinks makes the links only (no ldconfig): what a
+ * per-device CDI edit needs (a GPU's /dev/dri/by-path links).
  *
  * Everything inside the rootfs is reached through fds resolved by inroot.c (never a "<root>/<path>" string),
  * created with *at() calls (O_CREAT|O_EXCL|O_NOFOLLOW, symlinkat, mkdirat, renameat), and ldconfig is the host
@@ -140,8 +143,10 @@ static struct buf read_state(void)
 
 /* ---- arguments ---------------------------------------------------------------------------------------- */
 
-static void parse_args(int argc, char **argv, struct args *a)
+/* update-ldcache's flags, or create-symlinks' (links_only: --root and --link only). */
+static void parse_args(int argc, char **argv, struct args *a, int links_only)
 {
+    const char *compat_dir = NULL;
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i], *val;
         const char *eq = strchr(arg, '=');
@@ -157,14 +162,6 @@ static void parse_args(int argc, char **argv, struct args *a)
 #define IS(name) (n == sizeof(name) - 1 && strncmp(arg, name, n) == 0)
         if (IS("--root")) {
             a->root = val;
-        } else if (IS("--ldconfig")) {
-            a->ldconfig = val;
-        } else if (IS("--folder")) {
-            if (a->nfolders == MAX_ITEMS)
-                die("--folder", "more than %d folders", MAX_ITEMS);
-            if (val[0] != '/')
-                die("--folder", "'%s' is not an absolute path", val);
-            a->folders[a->nfolders++] = val;
         } else if (IS("--link")) {
             char *sep = strstr(val, "::");
             if (a->nlinks == MAX_ITEMS)
@@ -174,6 +171,25 @@ static void parse_args(int argc, char **argv, struct args *a)
             *sep = '\0'; /* argv is ours to modify */
             a->link_target[a->nlinks] = val;
             a->link_path[a->nlinks++] = sep + 2;
+        } else if (links_only) {
+            die("arguments", "unknown option '%.*s' (create-symlinks takes --root and --link)", (int)n, arg);
+        } else if (IS("--ldconfig")) {
+            a->ldconfig = val;
+        } else if (IS("--folder")) {
+            if (a->nfolders == MAX_ITEMS)
+                die("--folder", "more than %d folders", MAX_ITEMS);
+            if (val[0] != '/')
+                die("--folder", "'%s' is not an absolute path", val);
+            a->folders[a->nfolders++] = val;
+        } else if (IS("--cuda-compat")) {
+            if ((a->host_major = major_of(val)) < 0)
+                die("--cuda-compat", "'%s' has no numeric major version: give the host driver's version, e.g. 550.54.15",
+                    val);
+            a->compat_version = val;
+        } else if (IS("--cuda-compat-dir")) {
+            if (val[0] != '/')
+                die("--cuda-compat-dir", "'%s' is not an absolute path in the container", val);
+            compat_dir = val;
         } else {
             die("arguments", "unknown option '%.*s'", (int)n, arg);
         }
@@ -183,6 +199,15 @@ static void parse_args(int argc, char **argv, struct args *a)
         die("--root", "an absolute host path of the container rootfs is required, not '%s'", a->root);
     if (a->ldconfig && a->ldconfig[0] != '/')
         die("--ldconfig", "'%s' is not an absolute host path", a->ldconfig);
+    if (compat_dir && !a->compat_version)
+        die("--cuda-compat-dir", "given without --cuda-compat HOST_DRIVER_VERSION: it would be ignored");
+    if (a->compat_version) {
+        char *dir = malloc(PATH_MAX);
+        if (!dir)
+            die("--cuda-compat-dir", "out of memory");
+        clean_path("--cuda-compat-dir", compat_dir ? compat_dir : DEFAULT_COMPAT_DIR, dir);
+        a->compat_dir = dir;
+    }
 }
 
 /* ---- the rootfs without --root: OCI state -> bundle -> config.json -> root.path --------------------------- */
@@ -268,18 +293,81 @@ int rootfs_from_state(struct buf state)
 
 /* ---- symlinks (--link) -------------------------------------------------------------------------------- */
 
+void (*hook_created)(const char *path, int is_dir);
+
+int mkdir_in_root(int rootfd, const char *what, const char *dir)
+{
+    char prefix[PATH_MAX], comp[NAME_MAX + 1];
+    size_t len = 0;
+    int fd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die(what, "the container rootfs: %s", strerror(errno));
+    for (const char *p = dir; *p;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchrnul(p, '/');
+        size_t n = (size_t)(e - p);
+        if (n > NAME_MAX)
+            die(what, "'%s': a file name longer than %d bytes", dir, NAME_MAX);
+        if (len + 1 + n >= sizeof prefix)
+            die(what, "'%.100s...': path too long", dir);
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        prefix[len++] = '/';
+        memcpy(prefix + len, p, n);
+        len += n;
+        prefix[len] = '\0';
+        int dots = strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0; /* resolved, never created */
+        int next = inroot_open(rootfd, prefix, O_PATH | O_DIRECTORY);
+        if (next < 0 && errno == ENOENT && !dots) {
+            int made = mkdirat(fd, comp, 0755) == 0;
+            if (!made && errno != EEXIST)
+                die(what, "cannot create %s in the rootfs: %s", prefix, strerror(errno));
+            next = inroot_open(rootfd, prefix, O_PATH | O_DIRECTORY);
+            if (next < 0 && errno == ENOENT)
+                die(what, "%s in the rootfs is a symbolic link to nothing: fix the image (a directory is needed there)",
+                    prefix);
+            if (made && next >= 0 && hook_created)
+                hook_created(prefix, 1);
+        }
+        if (next < 0)
+            die(what, "%s in the rootfs: %s%s", prefix, strerror(errno),
+                errno == ENOTDIR ? " (a file where a directory is needed: fix the image)" : "");
+        close(fd);
+        fd = next;
+        p = e;
+    }
+    return fd;
+}
+
 static void make_link(int rootfd, const char *target, const char *link)
 {
-    char leaf[NAME_MAX + 1], cur[4096], tmp[NAME_MAX + 1];
-    int dfd = inroot_open_parent(rootfd, link, leaf);
-    if (dfd < 0)
-        die("--link", "parent directory of %s in the rootfs: %s", link, strerror(errno));
+    char dir[PATH_MAX], leaf[NAME_MAX + 1], cur[4096], tmp[NAME_MAX + 1];
+    size_t len = strlen(link);
+    if (len >= sizeof dir)
+        die("--link", "'%.100s...': path too long", link);
+    memcpy(dir, link, len + 1);
+    while (len > 1 && dir[len - 1] == '/')
+        dir[--len] = '\0';
+    char *slash = strrchr(dir, '/'); /* link is absolute: there is one */
+    const char *name = slash + 1;
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strlen(name) > NAME_MAX)
+        die("--link", "%s: not a name for a link", link);
+    strcpy(leaf, name);
+    slash[1] = '\0';
+    int dfd = mkdir_in_root(rootfd, "--link", dir); /* missing parents are created (gbm/, /dev/dri/by-path/) */
     struct stat st;
     if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT)
             die("--link", "%s: %s", link, strerror(errno));
-        if (symlinkat(target, dfd, leaf) != 0 && errno != EEXIST)
+        if (symlinkat(target, dfd, leaf) == 0) {
+            if (hook_created)
+                hook_created(link, 0);
+        } else if (errno != EEXIST) {
             die("--link", "cannot create %s: %s", link, strerror(errno));
+        }
     } else if (S_ISLNK(st.st_mode)) {
         ssize_t n = readlinkat(dfd, leaf, cur, sizeof cur);
         if (n < 0 || (size_t)n != strlen(target) || memcmp(cur, target, (size_t)n) != 0) {
@@ -301,6 +389,12 @@ static void make_link(int rootfd, const char *target, const char *link)
         }
     } /* anything else already there belongs to the image: leave it */
     close(dfd);
+}
+
+void make_links_in(int rootfd, struct args *a)
+{
+    for (int i = 0; i < a->nlinks; i++)
+        make_link(rootfd, a->link_target[i], a->link_path[i]);
 }
 
 /* ---- ld.so.conf (--folder) ---------------------------------------------------------------------------- */
@@ -431,6 +525,17 @@ static void load_conf(int rootfd, struct conf *c)
     closedir(d);
 }
 
+/* 1 when /etc/ld.so.conf includes ld.so.conf.d/ *.conf, so that a file there is read. */
+static int confd_included(int rootfd)
+{
+    struct conf c = {0};
+    char *main_text = read_in_root(rootfd, "/etc/ld.so.conf");
+    if (main_text)
+        parse_conf(&c, main_text, 1, 0);
+    free(main_text);
+    return c.includes_confd;
+}
+
 /* Writes path's content atomically: O_CREAT|O_EXCL|O_NOFOLLOW temp file in the same directory, fsync, rename,
  * directory fsync. The directory fd comes from inroot_open_parent, so nothing here follows a rootfs link. */
 void write_atomic(int rootfd, const char *path, const char *text)
@@ -448,6 +553,8 @@ void write_atomic(int rootfd, const char *path, const char *text)
     }
     if (fd < 0)
         die("write", "temporary file for %s: %s", path, strerror(errno));
+    struct stat st;
+    int is_new = fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
     size_t len = strlen(text), off = 0;
     while (off < len) {
         ssize_t n = write(fd, text + off, len - off);
@@ -462,6 +569,8 @@ void write_atomic(int rootfd, const char *path, const char *text)
         unlinkat(dfd, tmp, 0);
         die("write", "%s: %s", path, strerror(err));
     }
+    if (is_new && hook_created)
+        hook_created(path, 0);
     int dirfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd >= 0) {
         fsync(dirfd);
@@ -494,13 +603,7 @@ static int update_conf(int rootfd, struct args *a, const char **missing)
         len += (size_t)snprintf(text + len, sizeof text - len, "%s\n", missing[i]);
     if (c.our_text && strcmp(c.our_text, text) == 0)
         return 0; /* idempotent: already written */
-    char leaf[NAME_MAX + 1];
-    int etc = inroot_open_parent(rootfd, CONFD, leaf);
-    if (etc < 0)
-        die("write", "/etc in the rootfs: %s", strerror(errno));
-    if (mkdirat(etc, leaf, 0755) != 0 && errno != EEXIST)
-        die("write", "cannot create " CONFD ": %s", strerror(errno));
-    close(etc);
+    close(mkdir_in_root(rootfd, "write", CONFD));
     write_atomic(rootfd, CONFD "/" OUR_CONF, text);
     return 0;
 }
@@ -628,7 +731,7 @@ static void confine_ldconfig(void)
 __attribute__((noreturn)) static void ldconfig_child(int rootfd, int mfd, const char **dirs, int ndirs,
                                                      pid_t parent, const sigset_t *oldmask)
 {
-    const char *argv[MAX_ITEMS + 2];
+    const char *argv[MAX_ITEMS + 3];
     char *const envp[] = {NULL};
     argv[0] = "ldconfig";
     for (int i = 0; i < ndirs; i++)
@@ -740,27 +843,58 @@ static void lock_rootfs(int rootfd)
 
 int update_ldcache_in(int rootfd, struct args *a)
 {
-    const char *missing[MAX_ITEMS];
-    /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): nothing to do, nothing written. */
-    if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf"))
+    const char *dirs[MAX_ITEMS + 1], **missing = dirs;
+    /* No ld.so.cache and no ld.so.conf: not a glibc image (busybox, musl): no ldconfig, nothing written but the
+     * links (a GPU's /dev/dri/by-path links matter in any image). */
+    if (!exists_in_root(rootfd, "/etc/ld.so.cache") && !exists_in_root(rootfd, "/etc/ld.so.conf")) {
+        make_links_in(rootfd, a);
         return 0;
+    }
     int mfd = sealed_ldconfig(a->ldconfig); /* validated before the rootfs is touched */
     lock_rootfs(rootfd);
-    for (int i = 0; i < a->nlinks; i++)
-        make_link(rootfd, a->link_target[i], a->link_path[i]);
+    make_links_in(rootfd, a);
+    /* CUDA forward compat: 00-compat-<major>.conf when conf.d is read, else the compat dir first on the command
+     * line (ldconfig puts the entries of command-line folders first; the loader takes the first one). */
+    if (a->compat_version) {
+        int confd = confd_included(rootfd);
+        if (cuda_compat_in(rootfd, "--cuda-compat", a->host_major, a->compat_dir, confd) && !confd)
+            *missing++ = a->compat_dir;
+    }
     int nmissing = update_conf(rootfd, a, missing);
-    run_ldconfig(rootfd, mfd, missing, nmissing);
+    run_ldconfig(rootfd, mfd, dirs, (int)(missing - dirs) + nmissing);
     return 0;
+}
+
+static int open_root(struct args *a, struct buf state)
+{
+    int rootfd = a->root ? open(a->root, O_PATH | O_DIRECTORY | O_CLOEXEC) : rootfs_from_state(state);
+    if (rootfd < 0)
+        die("--root", "%s: %s", a->root, strerror(errno));
+    return rootfd;
 }
 
 static int update_ldcache(int argc, char **argv, struct buf state)
 {
     struct args a = {0};
-    parse_args(argc, argv, &a);
-    int rootfd = a.root ? open(a.root, O_PATH | O_DIRECTORY | O_CLOEXEC) : rootfs_from_state(state);
-    if (rootfd < 0)
-        die("--root", "%s: %s", a.root, strerror(errno));
-    return update_ldcache_in(rootfd, &a);
+    parse_args(argc, argv, &a, 0);
+    return update_ldcache_in(open_root(&a, state), &a);
+}
+
+/* The links alone, in any image (no ldconfig): a per-device CDI edit (a GPU's /dev/dri/by-path links). */
+static int create_symlinks(int argc, char **argv, struct buf state)
+{
+    struct args a = {0};
+    parse_args(argc, argv, &a, 1);
+    if (a.nlinks == 0)
+        return 0;
+    int rootfd = open_root(&a, state);
+    struct stat r, h;
+    if (fstat(rootfd, &r) != 0 || stat("/", &h) != 0)
+        die("rootfs", "%s", strerror(errno));
+    if (r.st_dev == h.st_dev && r.st_ino == h.st_ino)
+        die("rootfs", "the container rootfs is the host's /: refusing to write into it");
+    make_links_in(rootfd, &a);
+    return 0;
 }
 
 /* The grammar is chosen by the name we were run as: CDI specs written by NVIDIA's `nvidia-ctk cdi generate`
@@ -790,9 +924,12 @@ int main(int argc, char **argv)
         return cdi_main(argc, argv, state);
     if (argc < 2)
         die("usage", "nvidia-runtime-hook update-ldcache [--root <rootfs>] [--folder DIR]... "
-                     "[--link TARGET::LINK]... [--ldconfig PATH]");
+                     "[--link TARGET::LINK]... [--ldconfig PATH] [--cuda-compat HOST_DRIVER_VERSION "
+                     "[--cuda-compat-dir DIR]] | create-symlinks [--root <rootfs>] --link TARGET::LINK...");
     if (strcmp(argv[1], "update-ldcache") == 0)
         return update_ldcache(argc, argv, state);
+    if (strcmp(argv[1], "create-symlinks") == 0)
+        return create_symlinks(argc, argv, state);
     if (strcmp(argv[1], "apply-edits") == 0) /* stdin is the plan, not an OCI state */
         return apply_main(argc, argv, state);
     warn("unknown subcommand '%s' ignored (written for a newer runtime? the toolkit's CDI hooks run as "

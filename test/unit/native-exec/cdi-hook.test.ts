@@ -560,8 +560,13 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk', 'nvidia-runtim
   });
 });
 
-test('under its own name the binary keeps the nvidia-runtime-hook grammar (create-symlinks is unknown there)', () => {
-  const r = spawnSync(join(PACKAGE_ROOT, 'build/dev/nvidia-runtime-hook'), ['create-symlinks', '--link', 'a::/a'], { input: '', env: {} });
+test('under its own name the binary keeps the nvidia-runtime-hook grammar (its own create-symlinks; enable-cuda-compat unknown)', () => {
+  const HOOK = join(PACKAGE_ROOT, 'build/dev/nvidia-runtime-hook');
+  let r = spawnSync(HOOK, ['enable-cuda-compat', '--host-driver-version=550.54.15'], { input: '', env: {} });
   expect(r.status).toBe(0);
-  expect(r.stderr.toString()).toMatch(/^nvidia-runtime-hook: warning: unknown subcommand 'create-symlinks' ignored/);
+  expect(r.stderr.toString()).toMatch(/^nvidia-runtime-hook: warning: unknown subcommand 'enable-cuda-compat' ignored/);
+  // The toolkit's create-symlinks takes a relative LINK; nvidia-runtime-hook's wants TARGET::/absolute/link and --root.
+  r = spawnSync(HOOK, ['create-symlinks', '--root', dir, '--link', 'a::a'], { input: '', env: {} });
+  expect(r.status).toBe(1);
+  expect(r.stderr.toString()).toBe("nvidia-runtime-hook: --link: 'a::a' is not TARGET::/absolute/link\n");
 });

@@ -101,10 +101,22 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s', (binary
     expect(readdirSync(join(root, 'opt/nv')).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
-  test('a link whose parent does not exist is an error, on one line', () => {
-    const r = hook(['update-ldcache', '--root', glibcRoot(), '--link', 'x::/no/such/dir/x.so']);
+  test('a link whose parents do not exist: they are created (0755), one component at a time', () => {
+    const root = glibcRoot();
+    const r = hook(['update-ldcache', '--root', root, '--link', 'x::/no/such/dir/x.so']);
+    expect(r).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(readlinkSync(join(root, 'no/such/dir/x.so'))).toBe('x');
+    for (const d of ['no', 'no/such', 'no/such/dir']) expect(statSync(join(root, d)).mode & 0o7777).toBe(0o755);
+  });
+
+  test('a link under a file: an error naming that component, on one line', () => {
+    const root = glibcRoot();
+    writeFileSync(join(root, 'opt/nv/file'), 'image file');
+    const before = tree(root);
+    const r = hook(['update-ldcache', '--root', root, '--link', 'x::/opt/nv/file/sub/x.so']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^nvidia-runtime-hook: --link: [^\n]*No such file or directory\n$/);
+    expect(r.stderr).toMatch(/^nvidia-runtime-hook: --link: \/opt\/nv\/file in the rootfs: Not a directory[^\n]*\n$/);
+    expect(tree(root)).toEqual(before);
   });
 
   describe('symlinks in the rootfs never lead outside it', () => {
@@ -122,8 +134,12 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s', (binary
       symlinkSync(outside, join(root, 'etc'));
       const before = tree(outside);
       const r = hook(['update-ldcache', '--root', root, '--folder', '/opt/nv', '--link', 'x::/etc/ld.so.conf.d/x']);
-      // Resolved inside the rootfs, /etc is dangling: no glibc there, nothing to do.
-      expect(r).toEqual({ status: 0, stdout: '', stderr: '' });
+      // Resolved inside the rootfs, /etc is dangling: no glibc there (no ldconfig), and the link's parent cannot be
+      // made there: one line, nothing written anywhere.
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^nvidia-runtime-hook: --link: \/etc in the rootfs is a symbolic link to nothing[^\n]*\n$/);
+      expect(tree(outside)).toEqual(before);
+      expect(hook(['update-ldcache', '--root', root, '--folder', '/opt/nv'])).toEqual({ status: 0, stdout: '', stderr: '' });
       expect(tree(outside)).toEqual(before);
     });
 
@@ -161,15 +177,18 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk'])('%s', (binary
     });
   });
 
-  test('a rootfs without /etc/ld.so.cache or /etc/ld.so.conf (busybox, musl): nothing written, exit 0', () => {
+  test('a rootfs without /etc/ld.so.cache or /etc/ld.so.conf (busybox, musl): the links only, no ldconfig, exit 0', () => {
     const root = join(dir, `${binary}-busybox${n++}`);
     mkdirSync(join(root, 'bin'), { recursive: true });
     mkdirSync(join(root, 'etc'));
     writeFileSync(join(root, 'bin/busybox'), 'x');
     const before = tree(root);
-    const r = hook(['update-ldcache', '--root', root, '--folder', '/usr/lib/nv', '--link', 'a::/bin/b']);
-    expect(r).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(hook(['update-ldcache', '--root', root, '--folder', '/usr/lib/nv'])).toEqual({ status: 0, stdout: '', stderr: '' });
     expect(tree(root)).toEqual(before);
+    const r = hook(['update-ldcache', '--root', root, '--folder', '/usr/lib/nv', '--link', 'a::/bin/b', '--ldconfig', '/bin/true']);
+    expect(r).toEqual({ status: 0, stdout: '', stderr: '' }); // ldconfig is not even looked at
+    expect(readlinkSync(join(root, 'bin/b'))).toBe('a');
+    expect(readdirSync(join(root, 'etc'))).toEqual([]);
   });
 
   test.each(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'])('refuses to run with %s set', (name) => {
@@ -269,9 +288,11 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-asan'])('%s: rootfs f
     const input = escapedJson({ bundle: b, id: 'x' });
     expect(input).toContain('\\ud83d\\ude00');
     expect(input).toContain('\\/');
-    // The odd rootfs has no ld.so.conf: found, then left alone (exit 0, nothing written); the plain rootfs untouched.
+    // The odd rootfs has no ld.so.conf: found, then only the link is made there (no ldconfig, exit 0); the plain
+    // rootfs untouched.
     expect(run(ARGS, input)).toEqual({ status: 0, signal: null, stdout: '', stderr: '' });
-    expect(readdirSync(odd)).toEqual([]);
+    expect(readdirSync(odd)).toEqual(['opt']);
+    expect(readlinkSync(join(odd, 'opt/nv/libz.so'))).toBe('libz.so.1');
     expect(existsSync(join(b, 'rootfs/opt/nv/libz.so'))).toBe(false);
     // And the same bundle with root.path escaped pointing at the glibc rootfs does the work.
     writeFileSync(join(b, 'config.json'), '{"root":{"path":"\\u0072o\\u006ftfs"}}');

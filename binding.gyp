@@ -70,6 +70,36 @@
       "libraries": ["-Wl,-soname,NVMOCK_SONAME_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"],
     },
     {
+      # The stub with a SONAME placeholder and a DT_NEEDED placeholder "NVMOCK_NEEDED_" + 50 "X" (64 bytes):
+      # mock-driver patches both, making the non-glvnd GL libraries (libGL.so.<ver> needs
+      # libnvidia-glcore.so.<ver>, libEGL/libGLES* need libnvidia-eglcore.so.<ver>), which libnvidia-container
+      # accepts only with that dependency. The DT_NEEDED comes from linking against a throw-away library whose
+      # soname is the placeholder, built by the action (not a gyp dependency: that would add an $ORIGIN rpath).
+      # --no-as-needed only around it: the stub uses none of its symbols, and libc & co. must not become needed.
+      "target_name": "driver_stub_needed",
+      "type": "shared_library",
+      "product_name": "nvidia-stub-needed",
+      "product_prefix": "lib",
+      "product_dir": "<(PRODUCT_DIR)",
+      "sources": ["native/mock/stub.c"],
+      "cflags": ["-fvisibility=hidden"],
+      "actions": [
+        {
+          "action_name": "needed_placeholder",
+          "inputs": ["native/mock/stub.c"],
+          "outputs": ["<(INTERMEDIATE_DIR)/libnvmock-needed-placeholder.so"],
+          "action": [
+            "cc", "-shared", "-fPIC", "-nostdlib", "-o", "<(INTERMEDIATE_DIR)/libnvmock-needed-placeholder.so",
+            "-Wl,-soname,NVMOCK_NEEDED_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "native/mock/stub.c",
+          ],
+        },
+      ],
+      "libraries": [
+        "-Wl,--push-state,--no-as-needed,<(INTERMEDIATE_DIR)/libnvmock-needed-placeholder.so,--pop-state",
+        "-Wl,-soname,NVMOCK_SONAME_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+      ],
+    },
+    {
       "target_name": "nvidia_smi_mock",
       "type": "executable",
       "product_name": "nvidia-smi-mock",

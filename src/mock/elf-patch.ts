@@ -1,7 +1,8 @@
 /**
  * In-place patches of the native mock artifacts (native/README.md). Both work on a byte copy of the library,
  * never on the original, and never change the file's size or layout: the topology goes into a zeroed data
- * array the fake NVML reserved for it, the soname into a fixed-width placeholder in `.dynstr`.
+ * array the fake NVML reserved for it, the soname (and, for libnvidia-stub-needed.so, one DT_NEEDED name) into a
+ * fixed-width placeholder in `.dynstr`.
  */
 import { NvrError } from '../errors.js';
 
@@ -10,6 +11,9 @@ export const TOPOLOGY_MARKER = 'NVMOCK-TOPOLOGY-V1\n';
 export const TOPOLOGY_ARRAY_SIZE = 262144;
 export const SONAME_PLACEHOLDER = 'NVMOCK_SONAME_' + 'X'.repeat(50);
 export const MAX_SONAME_LENGTH = SONAME_PLACEHOLDER.length; // 64
+/** The DT_NEEDED string of libnvidia-stub-needed.so (binding.gyp): same width, a distinct prefix. */
+export const NEEDED_PLACEHOLDER = 'NVMOCK_NEEDED_' + 'X'.repeat(50);
+export const MAX_NEEDED_LENGTH = NEEDED_PLACEHOLDER.length; // 64
 
 /** Offset of the only occurrence of `needle`, or a typed error naming `what` if it occurs 0 or ≥2 times. */
 function findOnce(haystack: Buffer, needle: string, what: string): number {
@@ -49,16 +53,32 @@ export function embedTopology(libBytes: Buffer, text: string): Buffer {
   return out;
 }
 
-/** A copy of the stub library with its SONAME placeholder replaced by `soname`, NUL-padded. */
-export function patchSoname(libBytes: Buffer, soname: string): Buffer {
-  if (soname.length === 0 || soname.length > MAX_SONAME_LENGTH || !/^[\x21-\x7e]+$/.test(soname)) {
-    throw new NvrError('INPUT', `soname ${JSON.stringify(soname)} must be 1 to ${MAX_SONAME_LENGTH} printable characters`, {
-      fix: 'use a shorter soname',
+/**
+ * A copy of `libBytes` with the 64-byte `placeholder` in .dynstr replaced by `value`, NUL-padded. The string
+ * table keeps its size and every other string its offset, so the ELF stays valid.
+ */
+function patchPlaceholder(libBytes: Buffer, placeholder: string, value: string, what: string): Buffer {
+  if (value.length === 0 || value.length > placeholder.length || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new NvrError('INPUT', `${what} ${JSON.stringify(value)} must be 1 to ${placeholder.length} printable characters`, {
+      fix: `use a shorter ${what}`,
     });
   }
-  const at = findOnce(libBytes, SONAME_PLACEHOLDER, `soname placeholder ${SONAME_PLACEHOLDER}`);
+  const at = findOnce(libBytes, placeholder, `${what} placeholder ${placeholder}`);
   const out = Buffer.from(libBytes);
-  out.fill(0, at, at + SONAME_PLACEHOLDER.length);
-  out.write(soname, at, 'latin1');
+  out.fill(0, at, at + placeholder.length);
+  out.write(value, at, 'latin1');
   return out;
+}
+
+/** A copy of the stub library with its SONAME placeholder replaced by `soname`, NUL-padded. */
+export function patchSoname(libBytes: Buffer, soname: string): Buffer {
+  return patchPlaceholder(libBytes, SONAME_PLACEHOLDER, soname, 'soname');
+}
+
+/**
+ * A copy of libnvidia-stub-needed.so with its DT_NEEDED placeholder replaced by `name` (a library the loader
+ * must find next to it, e.g. libnvidia-glcore.so.550.54.15), NUL-padded.
+ */
+export function patchNeeded(libBytes: Buffer, name: string): Buffer {
+  return patchPlaceholder(libBytes, NEEDED_PLACEHOLDER, name, 'needed library name');
 }

@@ -24,8 +24,13 @@ export interface MockGpu {
   migDevices: MockMigDevice[];
 }
 
+/** Optional parts of the driver installation (docs/mock-driver.md, "Features"); MOCK_FEATURES lists them in order. */
+export type MockFeature = 'graphics' | 'gds' | 'mofed' | 'nvswitch' | 'gdrcopy';
+
 export interface MockTopology {
   driverVersion: string; // "550.54.15"
   cudaVersion: string; // "12.4"
   gpus: MockGpu[];
+  /** Absent = none; never written empty, so topologies without features stay as they always were. */
+  features?: MockFeature[];
 }

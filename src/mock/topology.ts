@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { NvrError } from '../errors.js';
+import { BMC_NVML_BUS_ID, MOCK_FEATURES, normalizeFeatures } from './features.js';
 import { findModel, DEFAULT_MODEL_NAME, type GpuModel } from './models.js';
-import type { MockGpu, MockMigDevice, MockTopology } from './topology-types.js';
+import type { MockFeature, MockGpu, MockMigDevice, MockTopology } from './topology-types.js';
 
 // GPU minors share major 195 with nvidia-modeset (254) and nvidiactl (255), so 0..253 are free: 254 GPUs.
 export const MAX_MINOR = 253;
@@ -85,6 +86,8 @@ export const TOPOLOGY_SCHEMA = {
         },
       },
     },
+    // Optional, unlike every other field: files written before features existed stay valid.
+    features: { type: 'array', uniqueItems: true, items: { type: 'string', enum: MOCK_FEATURES } },
   },
 } as const;
 
@@ -96,6 +99,27 @@ export interface GenerateOptions {
   driverVersion?: string;
   cudaVersion?: string;
   mig?: boolean;
+  /** Optional parts of the installation (graphics, gds, mofed, nvswitch, gdrcopy); none by default. */
+  features?: Iterable<string>;
+}
+
+/** Checked feature names in MOCK_FEATURES order; `where` names the source in the error. */
+export function parseFeatures(names: Iterable<string>, where: string): MockFeature[] {
+  const out: MockFeature[] = [];
+  for (const name of names) {
+    if (!(MOCK_FEATURES as readonly string[]).includes(name)) {
+      throw inputError(where, name, `is not a feature (one of ${MOCK_FEATURES.join(', ')})`, `use any of ${MOCK_FEATURES.join(', ')}`);
+    }
+    out.push(name as MockFeature);
+  }
+  return normalizeFeatures(out);
+}
+
+/** `t` with `extra` features added (deduplicated, in MOCK_FEATURES order); the field stays absent when empty. */
+export function withFeatures(t: MockTopology, extra: Iterable<MockFeature>): MockTopology {
+  const { features: current, ...rest } = t;
+  const features = normalizeFeatures([...(current ?? []), ...extra]);
+  return features.length > 0 ? { ...rest, features } : rest;
 }
 
 /** 32 hex digits derived from `seed`, formatted as a UUID body: reproducible across runs. */
@@ -179,7 +203,7 @@ export function generateTopology(options: GenerateOptions = {}): MockTopology {
       migDevices: mig ? migDevicesFor(model, uuid) : [],
     });
   }
-  return { driverVersion, cudaVersion, gpus: list };
+  return withFeatures({ driverVersion, cudaVersion, gpus: list }, parseFeatures(options.features ?? [], 'feature'));
 }
 
 function describeAjvError(e: ErrorObject): string {
@@ -201,8 +225,12 @@ function crossCheck(t: MockTopology): string | undefined {
     uuids.set(uuid.toLowerCase(), where);
     return undefined;
   };
+  const graphics = t.features?.includes('graphics') ?? false;
   for (const [i, gpu] of t.gpus.entries()) {
     const at = `/gpus/${i}`;
+    if (graphics && gpu.pciBusId === BMC_NVML_BUS_ID) {
+      return `${at}/pciBusId: ${gpu.pciBusId} is the mock's BMC display (card0) when "graphics" is in features`;
+    }
     if (minors.has(gpu.minor)) return `${at}/minor: duplicate minor ${gpu.minor} (also /gpus/${minors.get(gpu.minor)})`;
     minors.set(gpu.minor, i);
     if (busIds.has(gpu.pciBusId)) return `${at}/pciBusId: duplicate bus id ${gpu.pciBusId} (also /gpus/${busIds.get(gpu.pciBusId)})`;

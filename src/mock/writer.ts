@@ -1,17 +1,66 @@
 /**
  * Writes a complete fake NVIDIA driver installation under a root directory: libraries with real sonames and
  * an ld.so.cache, binaries, char device nodes, /proc/driver/nvidia, MIG capabilities, firmware and IPC paths
- * (FACTS.md appendix A). The fake NVML carries the topology inside itself (elf-patch.ts).
+ * (FACTS.md appendix A), and the files of the topology's optional features (feature-writer.ts). The fake NVML
+ * carries the topology inside itself (elf-patch.ts).
  */
-import { existsSync, readdirSync, realpathSync, statSync, accessSync, constants as fsc } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { mkdir, rm, readdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { NvrError } from '../errors.js';
 import { embedTopology, patchSoname } from './elf-patch.js';
+import {
+  featureProcDevices,
+  GRAPHICS_LIB_PREFIXES,
+  removeFeatureFiles,
+  writeCompanionFiles,
+  writeCompanionNodes,
+  writeDrm,
+  writeGraphicsConfigs,
+  writeGraphicsLibraries,
+} from './feature-writer.js';
+import { hasFeature, LIB32_DIR, LIB_DIR } from './features.js';
+import { findTool, ioError, mknod, readArtifact, writeAtomic } from './fsops.js';
 import { serializeTopologyText } from './topology.js';
 import type { MockGpu, MockTopology } from './topology-types.js';
+
+export {
+  BMC_DRM_CARD,
+  BMC_NVML_BUS_ID,
+  BMC_PCI_BUS_ID,
+  DRM_MAJOR,
+  drmNodesOf,
+  GDRDRV_MAJOR,
+  INFINIBAND_VERBS_MAJOR,
+  LIB32_DIR,
+  LIB_DIR,
+  MISC_MAJOR,
+  MOCK_FEATURES,
+  NVIDIA_FS_COUNT,
+  NVIDIA_FS_MAJOR,
+  NVSWITCH_COUNT,
+  NVSWITCH_CTL_MINOR,
+  NVSWITCH_MAJOR,
+  RDMA_CM_MINOR,
+  UVERBS_BASE_MINOR,
+  UVERBS_COUNT,
+  type DrmNodes,
+} from './features.js';
+export {
+  COMPAT_GL_LIBRARIES,
+  compatGlFiles,
+  CUFILE_JSON,
+  CUFILE_PATH,
+  EGL_PLATFORM_LIBRARIES,
+  GBM_LINK,
+  GRAPHICS_CONFIG_FILES,
+  graphicsLibraryFiles,
+  UDEV_DATA_DIR,
+  XORG_MODULE_DIR,
+  xorgModuleFiles,
+} from './feature-writer.js';
 
 /** Paths of the built native mock artifacts (native/README.md). */
 export interface MockArtifacts {
@@ -20,15 +69,17 @@ export interface MockArtifacts {
   nvidiaSmi: string; // nvidia-smi-mock
   /** libnvidia-stub32.so: the stub as an i386 object, for compat32; without it the mock has no 32-bit libraries. */
   stubLibrary32?: string;
+  /**
+   * libnvidia-stub-needed.so: the stub with a DT_NEEDED placeholder too, for the non-glvnd GL libraries of the
+   * graphics feature; only that feature needs it (and fails without it).
+   */
+  stubNeededLibrary?: string;
 }
 
 export interface WriteOptions {
   log?: (message: string) => void;
 }
 
-export const LIB_DIR = 'usr/lib/x86_64-linux-gnu';
-/** Where Debian-style drivers put their 32-bit libraries (the compat32 capability). */
-export const LIB32_DIR = 'usr/lib/i386-linux-gnu';
 export const TOPOLOGY_JSON = 'etc/nvidia-mock/topology.json';
 
 export const NVIDIA_MAJOR = 195;
@@ -52,6 +103,8 @@ export function defaultArtifacts(packageRoot: string = PACKAGE_ROOT): MockArtifa
   };
   const stub32 = join(dir, 'libnvidia-stub32.so');
   if (existsSync(stub32)) artifacts.stubLibrary32 = stub32;
+  const stubNeeded = join(dir, 'libnvidia-stub-needed.so');
+  if (existsSync(stubNeeded)) artifacts.stubNeededLibrary = stubNeeded;
   const missing = Object.values(artifacts).filter((p) => !existsSync(p));
   if (missing.length > 0) {
     throw new NvrError('IO', `native artifacts not built: run npm ci (missing ${missing.join(', ')})`, {
@@ -103,7 +156,7 @@ export const STUB_LIBRARIES: ReadonlyArray<{ name: string; sonameVersion: string
 ]);
 
 const NVML_NAME = 'libnvidia-ml';
-const OWNED_LIB_PREFIXES = [NVML_NAME, ...STUB_LIBRARIES.map((l) => l.name)].map((n) => `${n}.so`);
+const OWNED_LIB_PREFIXES = [...[NVML_NAME, ...STUB_LIBRARIES.map((l) => l.name)].map((n) => `${n}.so`), ...GRAPHICS_LIB_PREFIXES];
 
 const SCRIPT_BINARIES = ['nvidia-debugdump', 'nvidia-persistenced', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server'];
 
@@ -128,10 +181,6 @@ export function procBusId(pciBusId: string): string {
   return parseInt(domain, 16) <= 0xffff ? domain.slice(-4) + pciBusId.slice(colon) : pciBusId;
 }
 
-function ioError(what: string, e: unknown, fix: string): NvrError {
-  return new NvrError('IO', `mock-driver: ${what}: ${(e as Error).message ?? String(e)}`, { fix, cause: e });
-}
-
 /** Refuses `/` and any non-empty directory that is not a previous mock root, so no real host gets overwritten. */
 function checkRoot(root: string): void {
   const fix = 'pass --root an empty or new directory, or a directory made by an earlier mock-driver run';
@@ -144,41 +193,10 @@ function checkRoot(root: string): void {
   }
 }
 
-/** The first executable `name` on PATH or in the sbin directories (ldconfig lives in /sbin). */
-function findTool(name: string): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-  for (const dir of dirs.filter(Boolean)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, fsc.X_OK);
-      return p;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  throw new NvrError('IO', `mock-driver: ${name} not found on PATH`, { fix: `install ${name} (Debian: libc-bin / coreutils)` });
-}
-
-/** Write via a temporary file and rename: a re-run replaces files (new inode) even if they are mapped. */
-async function writeAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.nvmock-tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode });
-  await rename(tmp, path);
-}
-
-async function readArtifact(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new NvrError('IO', `native artifacts not built: run npm ci (cannot read ${path}: ${(e as Error).message})`, {
-      fix: 'run npm ci in the package directory to build the native mock artifacts',
-      cause: e,
-    });
-  }
-}
-
-/** Removes what an earlier run made that a new topology may not replace (stale GPUs, old driver versions). */
+/**
+ * Removes what an earlier run made that a new topology may not replace (stale GPUs, old driver versions, the
+ * files of features no longer listed).
+ */
 async function removePrevious(root: string): Promise<void> {
   const dev = join(root, 'dev');
   if (existsSync(dev)) {
@@ -195,17 +213,7 @@ async function removePrevious(root: string): Promise<void> {
   for (const p of ['proc/driver/nvidia', 'proc/driver/nvidia-caps', 'lib/firmware/nvidia', 'etc/ld.so.cache']) {
     await rm(join(root, p), { recursive: true, force: true });
   }
-}
-
-async function mknod(path: string, major: number, minor: number, mode: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await rm(path, { force: true });
-  try {
-    await execa(findTool('mknod'), ['-m', mode.toString(8).padStart(4, '0'), path, 'c', String(major), String(minor)]);
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr;
-    throw ioError(`cannot create device node ${path} (${major}:${minor})`, stderr ? new Error(stderr) : e, 'run mock-driver as root (device nodes need CAP_MKNOD)');
-  }
+  await removeFeatureFiles(root);
 }
 
 function libraryFiles(version: string): Array<{ file: string; soname: string }> {
@@ -223,6 +231,7 @@ async function writeLibraries(root: string, t: MockTopology, a: MockArtifacts, l
   for (const { file, soname } of libraryFiles(t.driverVersion)) {
     await writeAtomic(join(libDir, file), patchSoname(stub, soname), 0o755);
   }
+  if (hasFeature(t, 'graphics')) await writeGraphicsLibraries(root, t, a, log);
   const dirs = [LIB_DIR];
   if (a.stubLibrary32) {
     // 32-bit copies of every driver library (NVML included, as a plain stub: nothing 32-bit queries it here).
@@ -292,16 +301,22 @@ async function writeDeviceNodes(root: string, t: MockTopology, log: (m: string) 
   log(`device nodes: nvidiactl, nvidia-modeset, nvidia-uvm(-tools), ${t.gpus.length} GPU nodes${mig ? ', nvidia-caps' : ''}, ${IMEX_CHANNEL_COUNT} IMEX channels`);
 }
 
-function procDevices(): string {
+/** The kernel lists char majors in ascending order, right-aligned in 3 columns. */
+function procDevices(t: MockTopology): string {
+  const chars: Array<[number, string]> = [
+    [1, 'mem'],
+    [4, '/dev/vc/0'],
+    [5, '/dev/tty'],
+    [NVIDIA_MAJOR, 'nvidia'],
+    [UVM_MAJOR, 'nvidia-uvm'],
+    [CAPS_MAJOR, 'nvidia-caps'],
+    [IMEX_CHANNELS_MAJOR, 'nvidia-caps-imex-channels'],
+    ...featureProcDevices(t),
+  ];
+  chars.sort((a, b) => a[0] - b[0]);
   return [
     'Character devices:',
-    '  1 mem',
-    '  4 /dev/vc/0',
-    '  5 /dev/tty',
-    `${NVIDIA_MAJOR} nvidia`,
-    `${UVM_MAJOR} nvidia-uvm`,
-    `${CAPS_MAJOR} nvidia-caps`,
-    `${IMEX_CHANNELS_MAJOR} nvidia-caps-imex-channels`,
+    ...chars.map(([major, name]) => `${String(major).padStart(3)} ${name}`),
     '',
     'Block devices:',
     '  8 sd',
@@ -341,7 +356,7 @@ function migMinorsTable(t: MockTopology): string {
 async function writeProc(root: string, t: MockTopology, log: (m: string) => void): Promise<void> {
   const proc = join(root, 'proc');
   const nv = join(proc, 'driver/nvidia');
-  await writeAtomic(join(proc, 'devices'), procDevices());
+  await writeAtomic(join(proc, 'devices'), procDevices(t));
   await writeAtomic(
     join(nv, 'version'),
     `NVRM version: NVIDIA UNIX x86_64 Kernel Module  ${t.driverVersion}  Mon Jan  1 00:00:00 UTC 2024\n` +
@@ -379,6 +394,16 @@ async function writeFirmwareAndIpc(root: string, t: MockTopology, log: (m: strin
   log(`firmware: /lib/firmware/nvidia/${t.driverVersion}; ipc: persistenced socket, /tmp/nvidia-mps`);
 }
 
+/** The non-library parts of the features (graphics libraries come with the others, before ldconfig). */
+async function writeFeatures(root: string, t: MockTopology, log: (m: string) => void): Promise<void> {
+  if (hasFeature(t, 'graphics')) {
+    await writeGraphicsConfigs(root, log);
+    await writeDrm(root, t, procBusId, log);
+  }
+  await writeCompanionNodes(root, t, log);
+  await writeCompanionFiles(root, t, log);
+}
+
 /**
  * Creates (or re-creates) the mock driver root. `topology` must already be valid (generateTopology or
  * readTopologyFile); `artifacts` are the native files to copy (defaultArtifacts() in production).
@@ -402,6 +427,7 @@ export async function writeMockDriver(
     await writeDeviceNodes(absRoot, topology, log);
     await writeProc(absRoot, topology, log);
     await writeFirmwareAndIpc(absRoot, topology, log);
+    await writeFeatures(absRoot, topology, log);
   } catch (e) {
     if (e instanceof NvrError) throw e;
     throw ioError(`cannot write mock driver root ${absRoot}`, e, 'check the path, free space and that you run as root');

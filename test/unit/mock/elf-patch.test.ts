@@ -1,6 +1,9 @@
 import { NvrError } from '../../../src/errors.js';
 import {
   embedTopology,
+  MAX_NEEDED_LENGTH,
+  NEEDED_PLACEHOLDER,
+  patchNeeded,
   patchSoname,
   SONAME_PLACEHOLDER,
   TOPOLOGY_ARRAY_SIZE,
@@ -70,5 +73,38 @@ describe('patchSoname', () => {
   it('rejects a missing or duplicated placeholder', () => {
     expect(thrown(() => patchSoname(Buffer.from('no placeholder'), 'libcuda.so.1')).message).toContain('not found');
     expect(thrown(() => patchSoname(Buffer.concat([stub(), stub()]), 'libcuda.so.1')).message).toContain('more than once');
+  });
+});
+
+describe('patchNeeded', () => {
+  const stub = (): Buffer => Buffer.from(`\0${NEEDED_PLACEHOLDER}\0${SONAME_PLACEHOLDER}\0nvmock_stub\0`, 'latin1');
+
+  it('uses a placeholder of the same width as the soname one, with a distinct prefix', () => {
+    expect(NEEDED_PLACEHOLDER).toHaveLength(64);
+    expect(MAX_NEEDED_LENGTH).toBe(64);
+    expect(NEEDED_PLACEHOLDER).not.toBe(SONAME_PLACEHOLDER);
+    expect(NEEDED_PLACEHOLDER.startsWith('NVMOCK_NEEDED_')).toBe(true);
+  });
+
+  it('overwrites only the DT_NEEDED placeholder; both patches compose in either order', () => {
+    const out = patchNeeded(stub(), 'libnvidia-glcore.so.550.54.15');
+    expect(out.length).toBe(stub().length);
+    expect(out.toString('latin1')).toBe(`\0libnvidia-glcore.so.550.54.15${'\0'.repeat(64 - 29)}\0${SONAME_PLACEHOLDER}\0nvmock_stub\0`);
+    const both = patchSoname(out, 'libGL.so.1');
+    expect(patchNeeded(patchSoname(stub(), 'libGL.so.1'), 'libnvidia-glcore.so.550.54.15')).toEqual(both);
+    expect(both.includes('NVMOCK_')).toBe(false);
+  });
+
+  it('allows 64 characters and rejects 65, an empty name or a missing/duplicated placeholder', () => {
+    expect(() => patchNeeded(stub(), 'l'.repeat(64))).not.toThrow();
+    const e = thrown(() => patchNeeded(stub(), 'l'.repeat(65)));
+    expect(e.message).toContain('needed library name');
+    expect(e.message).toContain('1 to 64');
+    expect(e.fix).toBeTruthy();
+    expect(() => patchNeeded(stub(), '')).toThrow(NvrError);
+    expect(() => patchNeeded(stub(), 'lib with space.so')).toThrow(NvrError);
+    // The plain stub has no DT_NEEDED placeholder: a clear error, not a silent no-op.
+    expect(thrown(() => patchNeeded(Buffer.from(`\0${SONAME_PLACEHOLDER}\0`), 'libx.so.1')).message).toContain('not found');
+    expect(thrown(() => patchNeeded(Buffer.concat([stub(), stub()]), 'libx.so.1')).message).toContain('more than once');
   });
 });

@@ -75,6 +75,38 @@ describe('nvidia-ctk mock-driver', () => {
     }
   });
 
+  it('--graphics, --gds, --mofed, --nvswitch and --gdrcopy add features, in canonical order', async () => {
+    const r = await run(['mock-driver', '--root', '/r', '--gpus', '2', '--gdrcopy', '--graphics', '--mofed']);
+    expect(r.topology).toEqual(generateTopology({ gpus: 2, features: ['graphics', 'mofed', 'gdrcopy'] }));
+    expect(r.topology!.features).toEqual(['graphics', 'mofed', 'gdrcopy']);
+    expect(r.out).toContain('minors 0,1. Features: graphics, mofed, gdrcopy. Use /r as the driver root');
+    const all = await run(['mock-driver', '--root', '/r', '--graphics', '--gds', '--mofed', '--nvswitch', '--gdrcopy']);
+    expect(all.topology!.features).toEqual(['graphics', 'gds', 'mofed', 'nvswitch', 'gdrcopy']);
+  });
+
+  it('without feature flags the topology has no features field and the summary does not mention any', async () => {
+    const r = await run(['mock-driver', '--root', '/r', '--gpus', '2', '--no-graphics']);
+    expect('features' in r.topology!).toBe(false);
+    expect(r.out).not.toContain('Features');
+  });
+
+  it('feature flags with --topology merge into the file\'s list', async () => {
+    const file = join(dir, 'features.json');
+    writeFileSync(file, JSON.stringify({ ...generateTopology({ gpus: 2 }), features: ['gdrcopy'] }));
+    expect((await run(['mock-driver', '--root', '/r', '--topology', file])).topology!.features).toEqual(['gdrcopy']);
+    const r = await run(['mock-driver', '--root', '/r', '--topology', file, '--graphics', '--gdrcopy']);
+    expect(r.topology!.features).toEqual(['graphics', 'gdrcopy']);
+    expect(r.out).toContain('Features: graphics, gdrcopy.');
+    // --graphics revalidates: a GPU on the BMC display's bus is refused, naming the flags.
+    const t = generateTopology({ gpus: 2 });
+    t.gpus[0]!.pciBusId = '00000000:03:00.0';
+    writeFileSync(file, JSON.stringify(t));
+    await expect(run(['mock-driver', '--root', '/r', '--topology', file])).resolves.toBeDefined();
+    await expect(run(['mock-driver', '--root', '/r', '--topology', file, '--graphics'])).rejects.toThrow(
+      `topology file ${file} with the command-line flags: /gpus/0/pciBusId: 00000000:03:00.0 is the mock's BMC display`,
+    );
+  });
+
   it('requires --root and passes typed errors through', async () => {
     await expect(run(['mock-driver', '--gpus', '2'])).rejects.toThrow(/root/);
     await expect(run(['mock-driver', '--root', '/r', '--gpus', '0'])).rejects.toThrow(NvrError);

@@ -1,14 +1,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BMC_NVML_BUS_ID, drmNodesOf, MOCK_FEATURES, normalizeFeatures } from '../../../src/mock/features.js';
 import { findModel, GPU_MODELS } from '../../../src/mock/models.js';
 import {
   cudaVersionNumber,
   generateTopology,
+  parseFeatures,
   parseTopologyJson,
   readTopologyFile,
   serializeTopologyText,
+  TOPOLOGY_SCHEMA,
   validateTopology,
+  withFeatures,
 } from '../../../src/mock/topology.js';
 import type { MockTopology } from '../../../src/mock/topology-types.js';
 import { thrown } from '../../helpers/errors.js';
@@ -173,6 +177,74 @@ describe('topology JSON validation', () => {
   });
 });
 
+describe('features', () => {
+  const valid = (): MockTopology => JSON.parse(JSON.stringify(generateTopology({ gpus: 2 })));
+  const err = (value: unknown): string => thrown(() => validateTopology(value, 'topology file t.json')).message;
+
+  it('the schema lists the five features as an optional, unique array', () => {
+    expect(MOCK_FEATURES).toEqual(['graphics', 'gds', 'mofed', 'nvswitch', 'gdrcopy']);
+    expect(TOPOLOGY_SCHEMA.required).not.toContain('features');
+    expect(TOPOLOGY_SCHEMA.properties.features).toEqual({ type: 'array', uniqueItems: true, items: { type: 'string', enum: MOCK_FEATURES } });
+  });
+
+  it('accepts no field, an empty list and any set of features in any order', () => {
+    expect(validateTopology(valid(), 'x').features).toBeUndefined();
+    expect(validateTopology({ ...valid(), features: [] }, 'x').features).toEqual([]);
+    expect(validateTopology({ ...valid(), features: ['gdrcopy', 'graphics'] }, 'x').features).toEqual(['gdrcopy', 'graphics']);
+    expect(validateTopology({ ...valid(), features: [...MOCK_FEATURES] }, 'x').features).toEqual(MOCK_FEATURES);
+  });
+
+  it('refuses unknown, duplicated or non-string features and a non-array', () => {
+    expect(err({ ...valid(), features: ['graphic'] })).toMatch(/^topology file t\.json: \/features\/0: must be one of graphics, gds, mofed, nvswitch, gdrcopy$/);
+    expect(err({ ...valid(), features: ['gds', 'gds'] })).toContain('/features: must NOT have duplicate items');
+    expect(err({ ...valid(), features: [1] })).toContain('/features/0: must be string');
+    expect(err({ ...valid(), features: 'gds' })).toContain('/features: must be array');
+  });
+
+  it('with graphics, no GPU may sit on the BMC display\'s bus', () => {
+    const t = valid();
+    t.gpus[1]!.pciBusId = BMC_NVML_BUS_ID;
+    expect(validateTopology(t, 'x').gpus[1]!.pciBusId).toBe(BMC_NVML_BUS_ID); // fine without graphics
+    expect(err({ ...t, features: ['graphics'] })).toBe(
+      'topology file t.json: /gpus/1/pciBusId: 00000000:03:00.0 is the mock\'s BMC display (card0) when "graphics" is in features',
+    );
+  });
+
+  it('generateTopology: no features = no field (byte-identical to before), else in canonical order', () => {
+    expect('features' in generateTopology({ gpus: 2 })).toBe(false);
+    expect(JSON.stringify(generateTopology({ gpus: 2, features: [] }))).toBe(JSON.stringify(generateTopology({ gpus: 2 })));
+    const t = generateTopology({ features: ['nvswitch', 'graphics', 'nvswitch'] });
+    expect(t.features).toEqual(['graphics', 'nvswitch']);
+    expect(validateTopology(JSON.parse(JSON.stringify(t)), 'generated')).toEqual(t);
+    const e = thrown(() => generateTopology({ features: ['opengl'] }));
+    expect(e.code).toBe('INPUT');
+    expect(e.message).toContain('"opengl": is not a feature');
+    expect(e.fix).toContain('graphics');
+  });
+
+  it('parseFeatures, normalizeFeatures and withFeatures merge into canonical order and drop an empty list', () => {
+    expect(parseFeatures(['gdrcopy', 'gds'], 'x')).toEqual(['gds', 'gdrcopy']);
+    expect(normalizeFeatures(['mofed', 'graphics', 'mofed'])).toEqual(['graphics', 'mofed']);
+    const base = generateTopology();
+    expect(withFeatures(base, [])).toEqual(base);
+    expect('features' in withFeatures({ ...base, features: [] }, [])).toBe(false);
+    expect(withFeatures({ ...base, features: ['gdrcopy'] }, ['graphics', 'gdrcopy']).features).toEqual(['graphics', 'gdrcopy']);
+  });
+
+  it('drmNodesOf: card<i+1> and renderD<128+i> behind the BMC\'s card0, unique for 254 GPUs', () => {
+    expect(drmNodesOf(0)).toEqual({ card: 'card1', cardMinor: 1, render: 'renderD128', renderMinor: 128 });
+    expect(drmNodesOf(1)).toEqual({ card: 'card2', cardMinor: 2, render: 'renderD129', renderMinor: 129 });
+    expect(drmNodesOf(62)).toMatchObject({ cardMinor: 63, renderMinor: 190 });
+    // Past the kernel's legacy ranges both come from 192 up: GPU 63's card, then render and card per GPU.
+    expect(drmNodesOf(63)).toEqual({ card: 'card192', cardMinor: 192, render: 'renderD191', renderMinor: 191 });
+    expect(drmNodesOf(64)).toEqual({ card: 'card194', cardMinor: 194, render: 'renderD193', renderMinor: 193 });
+    const minors = [0]; // the BMC's card0
+    for (let i = 0; i < 254; i++) minors.push(drmNodesOf(i).cardMinor, drmNodesOf(i).renderMinor);
+    expect(new Set(minors).size).toBe(minors.length);
+    expect(() => drmNodesOf(-1)).toThrow(RangeError);
+  });
+});
+
 describe('serializeTopologyText', () => {
   it('writes the native text format with NVML enums, hex PCI fields and bytes', () => {
     const t = generateTopology({ gpus: 2, mig: true });
@@ -199,6 +271,10 @@ describe('serializeTopologyText', () => {
     const m = generateTopology({ gpus: 2, mig: true });
     m.gpus[0]!.minor = 7;
     expect(serializeTopologyText(m).split('\n')[4]!.split('\t')[1]).toBe('0');
+  });
+
+  it('ignores features (NVML does not know them)', () => {
+    expect(serializeTopologyText(generateTopology({ features: [...MOCK_FEATURES] }))).toBe(serializeTopologyText(generateTopology()));
   });
 
   it('encodes CUDA versions like cudaDriverGetVersion', () => {

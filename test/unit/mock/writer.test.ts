@@ -4,13 +4,31 @@
  * Needs root (mknod, ldconfig -r) and a C compiler; otherwise skipped.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NvrError } from '../../../src/errors.js';
-import { SONAME_PLACEHOLDER, TOPOLOGY_MARKER } from '../../../src/mock/elf-patch.js';
+import { elfDynamicInfo, readElfDynamicInfo } from '../../../src/host/elf.js';
+import { readLdCache } from '../../../src/host/ldcache.js';
+import { NEEDED_PLACEHOLDER, SONAME_PLACEHOLDER, TOPOLOGY_MARKER } from '../../../src/mock/elf-patch.js';
 import { generateTopology, serializeTopologyText } from '../../../src/mock/topology.js';
-import { defaultArtifacts, migCapMinor, writeMockDriver, type MockArtifacts } from '../../../src/mock/writer.js';
+import {
+  BMC_PCI_BUS_ID,
+  CUFILE_JSON,
+  defaultArtifacts,
+  DRM_MAJOR,
+  drmNodesOf,
+  GDRDRV_MAJOR,
+  GRAPHICS_CONFIG_FILES,
+  INFINIBAND_VERBS_MAJOR,
+  migCapMinor,
+  MOCK_FEATURES,
+  NVIDIA_FS_MAJOR,
+  NVSWITCH_MAJOR,
+  procBusId,
+  writeMockDriver,
+  type MockArtifacts,
+} from '../../../src/mock/writer.js';
 
 const hasCc = (() => {
   try {
@@ -42,9 +60,38 @@ function buildArtifacts(dir: string): MockArtifacts {
       ['-shared', '-fPIC', '-Wl,-soname,libnvidia-ml.so.1'],
     ),
     stubLibrary: cc('int nvmock_stub(void) { return 0; }\n', 'libstub.so', ['-shared', '-fPIC', `-Wl,-soname,${SONAME_PLACEHOLDER}`]),
+    // As binding.gyp builds it: a DT_NEEDED on a throw-away library whose soname is the placeholder.
+    stubNeededLibrary: cc('int nvmock_stub(void) { return 0; }\n', 'libstub-needed.so', [
+      '-shared', '-fPIC', `-Wl,-soname,${SONAME_PLACEHOLDER}`,
+      `-Wl,--push-state,--no-as-needed,${cc('int nvmock_dep(void) { return 0; }\n', 'libplaceholder.so', ['-shared', '-fPIC', '-nostdlib', `-Wl,-soname,${NEEDED_PLACEHOLDER}`])},--pop-state`,
+    ]),
     nvidiaSmi: cc('#include <stdio.h>\nint main(void) { puts("smi"); return 0; }\n', 'smi', []),
   };
 }
+
+/** A program that dlopens each argument (RTLD_NOW) and prints "<name>: ok" or the loader's error. */
+function buildDlopen(dir: string): string {
+  const c = join(dir, 'dlopen.c');
+  writeFileSync(c, '#include <dlfcn.h>\n#include <stdio.h>\nint main(int c, char **v) { for (int i = 1; i < c; i++) { void *h = dlopen(v[i], RTLD_NOW); printf("%s: %s\\n", v[i], h ? "ok" : dlerror()); } return 0; }\n');
+  execFileSync('cc', ['-o', join(dir, 'dlopen'), c, '-ldl']);
+  return join(dir, 'dlopen');
+}
+
+/** Every path the features may create (relative to the root), for "none of it is left" checks. */
+const FEATURE_PATHS = [
+  'dev/dri', 'dev/infiniband', 'dev/gdrdrv', 'dev/nvidia-fs0', 'dev/nvidia-nvswitchctl', 'dev/nvidia-nvswitch0', 'sys', 'run',
+  'etc/cufile.json', 'etc/vulkan', 'etc/X11', 'usr/share', `${LIB}/nvidia`, `${LIB}/gbm`,
+  `${LIB}/libGL.so.1`, `${LIB}/libEGL.so.1`, `${LIB}/libGLESv1_CM.so.1`, `${LIB}/libGLESv2.so.2`,
+  `${LIB}/libnvidia-egl-gbm.so.1`, `${LIB}/libnvidia-egl-gbm.so.1.1.1`, `${LIB}/libnvidia-egl-wayland.so.1.1.13`,
+];
+const exists = (p: string): boolean => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 function ldCache(root: string): string {
   return execFileSync('ldconfig', ['-r', root, '-p'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env['PATH']}:/usr/sbin:/sbin` } });
@@ -183,6 +230,13 @@ describeRoot('writeMockDriver', () => {
       expect(existsSync(join(caps, 'gpu0/mig/gi4'))).toBe(false);
     });
 
+    it('makes nothing of the optional features', () => {
+      for (const p of FEATURE_PATHS) expect([p, exists(join(root, p))]).toEqual([p, false]);
+      expect(readdirSync(join(root, LIB)).filter((n) => /^lib(GL|EGL|GLES(v1_CM|v2))\.so/.test(n))).toEqual([]);
+      expect(readdirSync(join(root, LIB)).filter((n) => n.startsWith('libnvidia-vulkan-producer'))).toEqual([]);
+      expect('features' in JSON.parse(readFileSync(join(root, 'etc/nvidia-mock/topology.json'), 'utf8'))).toBe(false);
+    });
+
     it('adds firmware, IPC paths and the topology JSON', () => {
       expect(statSync(join(root, 'lib/firmware/nvidia/550.54.15/gsp_ga10x.bin')).size).toBeGreaterThan(0);
       expect(statSync(join(root, 'lib/firmware/nvidia/550.54.15/gsp_tu10x.bin')).isFile()).toBe(true);
@@ -190,6 +244,195 @@ describeRoot('writeMockDriver', () => {
       expect(statSync(join(root, 'tmp/nvidia-mps')).isDirectory()).toBe(true);
       expect(JSON.parse(readFileSync(join(root, 'etc/nvidia-mock/topology.json'), 'utf8'))).toEqual(topology);
     });
+  });
+
+  describe('a 4-GPU host with every feature', () => {
+    const V = '550.54.15';
+    const topology = generateTopology({ gpus: 4, features: [...MOCK_FEATURES] });
+    let root: string;
+    const logs: string[] = [];
+    beforeAll(async () => {
+      root = join(tmp, 'features');
+      await writeMockDriver(root, topology, artifacts, { log: (m) => logs.push(m) });
+    });
+    const node = (p: string): [number, number, number] => {
+      const st = lstatSync(join(root, p));
+      expect([p, st.isCharacterDevice()]).toEqual([p, true]);
+      return [major(st.rdev), minor(st.rdev), st.mode & 0o777];
+    };
+    const link = (p: string): string => {
+      expect([p, lstatSync(join(root, p)).isSymbolicLink()]).toEqual([p, true]);
+      return readlinkSync(join(root, p));
+    };
+    const json = (p: string): unknown => JSON.parse(readFileSync(join(root, p), 'utf8'));
+
+    it('records the features in topology.json and logs their steps', () => {
+      expect((json('etc/nvidia-mock/topology.json') as { features: string[] }).features).toEqual([...MOCK_FEATURES]);
+      expect(logs.some((l) => l.startsWith('DRM:'))).toBe(true);
+      expect(logs.some((l) => l.startsWith('GDS:'))).toBe(true);
+    });
+
+    it('writes the EGL, Vulkan and X.Org configuration the driver installs', () => {
+      expect(json('usr/share/glvnd/egl_vendor.d/10_nvidia.json')).toEqual({ file_format_version: '1.0.0', ICD: { library_path: 'libEGL_nvidia.so.0' } });
+      expect(json('usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json')).toEqual({ file_format_version: '1.0.0', ICD: { library_path: 'libnvidia-egl-gbm.so.1' } });
+      expect(json('usr/share/egl/egl_external_platform.d/10_nvidia_wayland.json')).toEqual({ file_format_version: '1.0.0', ICD: { library_path: 'libnvidia-egl-wayland.so.1' } });
+      expect(json('usr/share/vulkan/icd.d/nvidia_icd.json')).toEqual({ file_format_version: '1.0.1', ICD: { library_path: 'libGLX_nvidia.so.0', api_version: '1.3.277' } });
+      expect(json('etc/vulkan/implicit_layer.d/nvidia_layers.json')).toEqual({
+        file_format_version: '1.0.0',
+        layer: {
+          name: 'VK_LAYER_NV_optimus', type: 'INSTANCE', library_path: 'libGLX_nvidia.so.0', api_version: '1.3.277', implementation_version: '1',
+          description: 'NVIDIA Optimus layer',
+          functions: { vkGetInstanceProcAddr: 'vk_optimusGetInstanceProcAddr', vkGetDeviceProcAddr: 'vk_optimusGetDeviceProcAddr' },
+          enable_environment: { __NV_PRIME_RENDER_OFFLOAD: '1' },
+          disable_environment: { DISABLE_LAYER_NV_OPTIMUS_1: '' },
+        },
+      });
+      expect(statSync(join(root, 'usr/share/nvidia/nvoptix.bin')).size).toBeGreaterThan(0);
+      for (const conf of ['usr/share/X11/xorg.conf.d/10-nvidia.conf', 'etc/X11/xorg.conf.d/nvidia-drm-outputclass.conf']) {
+        const text = readFileSync(join(root, conf), 'utf8');
+        expect(text).toMatch(/^Section "OutputClass"\n/);
+        for (const line of ['Identifier "nvidia"', 'MatchDriver "nvidia-drm"', 'Driver "nvidia"', 'Option "AllowEmptyInitialConfiguration"', `ModulePath "/${LIB}/nvidia/xorg"`]) {
+          expect(text).toContain(`\n    ${line}\n`);
+        }
+        expect(text).toMatch(/\nEndSection\n$/);
+      }
+      for (const f of GRAPHICS_CONFIG_FILES) expect(statSync(join(root, f.path)).mode & 0o777).toBe(0o644);
+    });
+
+    it('puts the EGL platform, Vulkan producer and non-glvnd GL libraries in the ld cache', () => {
+      const cache = new Map(readLdCache(root).entries.filter((e) => e.arch === 0x0300).map((e) => [e.key, e.value]));
+      for (const [soname, file] of [
+        ['libnvidia-egl-gbm.so.1', 'libnvidia-egl-gbm.so.1.1.1'],
+        ['libnvidia-egl-wayland.so.1', 'libnvidia-egl-wayland.so.1.1.13'],
+        [`libnvidia-vulkan-producer.so.${V}`, `libnvidia-vulkan-producer.so.${V}`],
+        ['libGL.so.1', `libGL.so.${V}`],
+        ['libEGL.so.1', `libEGL.so.${V}`],
+        ['libGLESv1_CM.so.1', `libGLESv1_CM.so.${V}`],
+        ['libGLESv2.so.2', `libGLESv2.so.${V}`],
+      ]) {
+        expect([soname, cache.get(soname)]).toEqual([soname, `/${LIB}/${soname}`]);
+        expect(elfDynamicInfo(readFileSync(join(root, LIB, file)))?.soname).toBe(soname);
+        if (soname !== file) expect(readlinkSync(join(root, LIB, soname))).toBe(file);
+      }
+      // The X modules are not in any ld.so.conf directory, so not in the cache.
+      expect([...cache.keys()].filter((k) => k.startsWith('libglxserver') || k.startsWith('nvidia_drv'))).toEqual([]);
+    });
+
+    it('libGL needs libnvidia-glcore and EGL/GLES need libnvidia-eglcore (DT_NEEDED), and they load', () => {
+      expect(readElfDynamicInfo(join(root, LIB, `libGL.so.${V}`))?.needed).toContain(`libnvidia-glcore.so.${V}`);
+      for (const l of ['libEGL', 'libGLESv1_CM', 'libGLESv2']) {
+        expect(readElfDynamicInfo(join(root, LIB, `${l}.so.${V}`))?.needed).toContain(`libnvidia-eglcore.so.${V}`);
+      }
+      const dlopen = buildDlopen(join(tmp, 'artifacts'));
+      const env = { ...process.env, LD_LIBRARY_PATH: join(root, LIB) };
+      expect(execFileSync(dlopen, ['libGL.so.1', 'libEGL.so.1', 'libGLESv2.so.2'], { encoding: 'utf8', env })).toBe('libGL.so.1: ok\nlibEGL.so.1: ok\nlibGLESv2.so.2: ok\n');
+    });
+
+    it('installs the X modules in nvidia/xorg and the GBM backend link', () => {
+      const xorg = `${LIB}/nvidia/xorg`;
+      expect(readElfDynamicInfo(join(root, xorg, 'nvidia_drv.so'))?.soname).toBe('nvidia_drv.so');
+      expect(readElfDynamicInfo(join(root, xorg, `libglxserver_nvidia.so.${V}`))?.soname).toBe('libglxserver_nvidia.so.1');
+      expect(link(`${xorg}/libglxserver_nvidia.so`)).toBe(`libglxserver_nvidia.so.${V}`);
+      expect(link(`${LIB}/gbm/nvidia-drm_gbm.so`)).toBe('../libnvidia-allocator.so.1');
+      expect(statSync(join(root, LIB, 'gbm/nvidia-drm_gbm.so')).isFile()).toBe(true); // resolves
+    });
+
+    it("ties DRM nodes to PCI bus ids: the BMC's card0 first, GPU i is card<i+1> and renderD<128+i>", () => {
+      expect(BMC_PCI_BUS_ID).toBe('0000:03:00.0');
+      expect(DRM_MAJOR).toBe(226);
+      expect(statSync(join(root, 'sys/bus/pci/devices/0000:03:00.0/drm/card0')).isDirectory()).toBe(true);
+      expect(readdirSync(join(root, 'sys/bus/pci/devices/0000:03:00.0/drm'))).toEqual(['card0']);
+      expect(node('dev/dri/card0')).toEqual([226, 0, 0o660]);
+      expect(link('dev/dri/by-path/pci-0000:03:00.0-card')).toBe('../card0');
+      expect(readFileSync(join(root, 'sys/bus/pci/devices/0000:03:00.0/vendor'), 'utf8')).not.toBe('0x10de\n');
+      topology.gpus.forEach((gpu, i) => {
+        const bus = procBusId(gpu.pciBusId);
+        const d = drmNodesOf(i);
+        expect([d.card, d.render]).toEqual([`card${i + 1}`, `renderD${128 + i}`]);
+        expect(readdirSync(join(root, 'sys/bus/pci/devices', bus, 'drm')).sort()).toEqual([d.card, d.render]);
+        expect(readFileSync(join(root, 'sys/bus/pci/devices', bus, 'vendor'), 'utf8')).toBe('0x10de\n');
+        expect(node(`dev/dri/${d.card}`)).toEqual([226, i + 1, 0o660]);
+        expect(node(`dev/dri/${d.render}`)).toEqual([226, 128 + i, 0o666]);
+        expect(link(`dev/dri/by-path/pci-${bus}-card`)).toBe(`../card${i + 1}`);
+        expect(link(`dev/dri/by-path/pci-${bus}-render`)).toBe(`../renderD${128 + i}`);
+      });
+      // GPU 1 (bus 2a) is card2/renderD129, not card1: lookups must go by bus id.
+      expect(link('dev/dri/by-path/pci-0000:2a:00.0-card')).toBe('../card2');
+      expect(readdirSync(join(root, 'dev/dri')).sort()).toEqual(['by-path', 'card0', 'card1', 'card2', 'card3', 'card4', 'renderD128', 'renderD129', 'renderD130', 'renderD131']);
+    });
+
+    it('creates the GDS, MOFED, NVSwitch and GDRCopy nodes', () => {
+      for (let i = 0; i < 4; i++) expect(node(`dev/nvidia-fs${i}`)).toEqual([NVIDIA_FS_MAJOR, i, 0o666]);
+      expect(exists(join(root, 'dev/nvidia-fs4'))).toBe(false);
+      expect(node('dev/infiniband/uverbs0')).toEqual([INFINIBAND_VERBS_MAJOR, 192, 0o666]);
+      expect(node('dev/infiniband/uverbs1')).toEqual([231, 193, 0o666]);
+      expect(node('dev/infiniband/rdma_cm')).toEqual([10, 58, 0o666]);
+      expect(node('dev/nvidia-nvswitchctl')).toEqual([NVSWITCH_MAJOR, 255, 0o666]);
+      for (let i = 0; i < 4; i++) expect(node(`dev/nvidia-nvswitch${i}`)).toEqual([240, i, 0o666]);
+      expect(node('dev/gdrdrv')).toEqual([GDRDRV_MAJOR, 0, 0o666]);
+      expect([NVIDIA_FS_MAJOR, INFINIBAND_VERBS_MAJOR, NVSWITCH_MAJOR, GDRDRV_MAJOR]).toEqual([241, 231, 240, 237]);
+    });
+
+    it('lists every major in /proc/devices, in the kernel\'s ascending order', () => {
+      const devices = readFileSync(join(root, 'proc/devices'), 'utf8');
+      const chars = devices.split('\n\n')[0]!.split('\n').slice(1);
+      expect(chars).toEqual([
+        '  1 mem', '  4 /dev/vc/0', '  5 /dev/tty', ' 10 misc', '195 nvidia', '226 drm', '231 infiniband_verbs', '237 gdrdrv',
+        '240 nvidia-nvswitch', '241 nvidia-fs', '508 nvidia-uvm', '509 nvidia-caps', '510 nvidia-caps-imex-channels',
+      ]);
+    });
+
+    it('writes the GDS configuration and the udev data directory', () => {
+      expect(readFileSync(join(root, 'etc/cufile.json'), 'utf8')).toBe(CUFILE_JSON);
+      expect(json('etc/cufile.json')).toEqual({ logging: { dir: '/var/log', level: 'ERROR' }, properties: { max_direct_io_size_kb: 16384 } });
+      expect(statSync(join(root, 'run/udev/data')).isDirectory()).toBe(true);
+    });
+  });
+
+  it('one feature alone makes only its own files', async () => {
+    const root = join(tmp, 'gdrcopy-only');
+    await writeMockDriver(root, generateTopology({ features: ['gdrcopy'] }), artifacts);
+    expect(exists(join(root, 'dev/gdrdrv'))).toBe(true);
+    for (const p of FEATURE_PATHS.filter((x) => x !== 'dev/gdrdrv')) expect([p, exists(join(root, p))]).toEqual([p, false]);
+    expect(readFileSync(join(root, 'proc/devices'), 'utf8')).toContain('\n195 nvidia\n237 gdrdrv\n508 nvidia-uvm\n');
+  });
+
+  it('graphics needs libnvidia-stub-needed.so and says to run npm ci', async () => {
+    const { stubNeededLibrary: _, ...without } = artifacts;
+    const e = await thrownAsync(writeMockDriver(join(tmp, 'no-needed'), generateTopology({ features: ['graphics'] }), without));
+    expect(e.message).toContain('libnvidia-stub-needed.so');
+    expect(e.fix).toContain('npm ci');
+    await expect(writeMockDriver(join(tmp, 'no-needed-ok'), generateTopology({ features: ['gds'] }), without)).resolves.toBeUndefined();
+  });
+
+  it('re-running without the features removes all they made, and only that', async () => {
+    const root = join(tmp, 'features-rerun');
+    await writeMockDriver(root, generateTopology({ gpus: 3, features: [...MOCK_FEATURES] }), artifacts);
+    // Files the mock did not make, next to and inside what it did.
+    writeFileSync(join(root, LIB, 'libGL.so.1.7.0'), 'a Mesa/glvnd libGL: not ours');
+    writeFileSync(join(root, 'run/udev/data/c226:0'), 'udev record');
+    mkdirSync(join(root, 'usr/share/doc'), { recursive: true });
+    writeFileSync(join(root, 'usr/share/doc/readme'), 'keep');
+    // A new driver version with graphics first: the old version's files go.
+    await writeMockDriver(root, generateTopology({ gpus: 2, driverVersion: '535.104.05', features: ['graphics'] }), artifacts);
+    expect(exists(join(root, LIB, 'libGL.so.550.54.15'))).toBe(false);
+    expect(exists(join(root, LIB, 'nvidia/xorg/libglxserver_nvidia.so.550.54.15'))).toBe(false);
+    expect(exists(join(root, LIB, 'libnvidia-vulkan-producer.so.550.54.15'))).toBe(false);
+    expect(readlinkSync(join(root, LIB, 'libGL.so.1'))).toBe('libGL.so.535.104.05');
+    expect(exists(join(root, 'dev/dri/card3'))).toBe(false);
+    expect(exists(join(root, 'sys/bus/pci/devices/0000:3a:00.0'))).toBe(false);
+    expect(exists(join(root, 'dev/gdrdrv'))).toBe(false);
+    expect(exists(join(root, 'etc/cufile.json'))).toBe(false);
+    // Then none at all.
+    await writeMockDriver(root, generateTopology({ gpus: 2 }), artifacts);
+    const left = FEATURE_PATHS.filter((p) => !['run', 'usr/share'].includes(p) && exists(join(root, p)));
+    expect(left).toEqual([]);
+    expect(readdirSync(join(root, LIB)).filter((n) => /^lib(GL|EGL|GLES)/.test(n) && !n.includes('_nvidia'))).toEqual(['libGL.so.1.7.0']);
+    expect(readFileSync(join(root, LIB, 'libGL.so.1.7.0'), 'utf8')).toBe('a Mesa/glvnd libGL: not ours');
+    expect(readdirSync(join(root, 'run/udev/data'))).toEqual(['c226:0']);
+    expect(readdirSync(join(root, 'usr/share'))).toEqual(['doc']);
+    expect(readFileSync(join(root, 'proc/devices'), 'utf8')).not.toMatch(/drm|nvidia-fs|infiniband|gdrdrv|nvswitch|misc/);
+    expect(ldCache(root)).not.toMatch(/libGL\.so|egl-gbm|vulkan-producer/);
   });
 
   it('re-running on the same root replaces it: stale GPUs, MIG caps and old driver versions go away', async () => {
@@ -243,6 +486,12 @@ describe('defaultArtifacts', () => {
       nvmlLibrary: join(pkg, 'build/Release/libnvidia-ml-mock.so'),
       stubLibrary: join(pkg, 'build/Release/libnvidia-stub.so'),
       nvidiaSmi: join(pkg, 'build/Release/nvidia-smi-mock'),
+    });
+    // The optional ones are picked up when built.
+    for (const f of ['libnvidia-stub32.so', 'libnvidia-stub-needed.so']) writeFileSync(join(pkg, 'build/Release', f), '');
+    expect(defaultArtifacts(pkg)).toMatchObject({
+      stubLibrary32: join(pkg, 'build/Release/libnvidia-stub32.so'),
+      stubNeededLibrary: join(pkg, 'build/Release/libnvidia-stub-needed.so'),
     });
     rmSync(pkg, { recursive: true, force: true });
   });

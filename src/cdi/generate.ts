@@ -9,10 +9,11 @@
  * the same host gives byte-identical output.
  */
 import { posix } from 'node:path';
-import { deviceEdits, driverEdits, imexEdits } from '../edits/build.js';
+import { deviceEdits, driverEdits, drmEdits, featureEdits, imexEdits, linksHook } from '../edits/build.js';
 import { mergeEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
 import { CAPABILITIES } from '../host/capabilities.js';
+import type { Feature } from '../host/graphics.js';
 import { migKey, type HostInventory } from '../host/inventory.js';
 import type { GpuInfo, MigDeviceInfo } from '../host/types.js';
 import { classProblem, vendorProblem } from './names.js';
@@ -29,6 +30,8 @@ export interface GenerateOptions {
   deviceNameStrategies?: readonly string[];
   /** Absolute host path of nvidia-runtime-hook. */
   hookPath: string;
+  /** CUDA forward compatibility in the ld cache hook (the toolkit's enable-cuda-compat hook); default on. */
+  cudaCompat?: boolean;
 }
 
 const input = (message: string, fix: string): NvrError => new NvrError('INPUT', message, { fix });
@@ -60,8 +63,8 @@ const enabledMigs = (g: GpuInfo): MigDeviceInfo[] => (g.migEnabled === false ? [
  * src/edits/build.ts), minus the rootfs the hook cannot know yet, plus NVIDIA_VISIBLE_DEVICES=void: engines set it
  * from nothing, and `void` tells a legacy hook or runtime further down the chain that the container is handled.
  */
-function commonEdits(inv: HostInventory, hookPath: string): CdiContainerEdits {
-  return { env: ['NVIDIA_VISIBLE_DEVICES=void'], ...driverEdits(inv, CAPABILITIES, { hookPath }) };
+function commonEdits(inv: HostInventory, hookPath: string, cudaCompat: boolean): CdiContainerEdits {
+  return { env: ['NVIDIA_VISIBLE_DEVICES=void'], ...driverEdits(inv, CAPABILITIES, { hookPath, ...(cudaCompat ? { cudaCompat: inv.driver.driverVersion } : {}) }) };
 }
 
 export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions): CdiSpec {
@@ -76,6 +79,12 @@ export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions)
   const inv = inventory;
   const gpus = [...inv.driver.gpus].sort((a, b) => a.index - b.index);
 
+  // A GPU's DRM nodes and a hook for their /dev/dri/by-path links (one hook for the whole set, as for `all`).
+  const withDrm = (edits: CdiContainerEdits, of: GpuInfo[]): CdiContainerEdits => {
+    const drm = drmEdits(inv, of);
+    const hooks = drm.links.length > 0 ? [linksHook(drm.links, { hookPath: opts.hookPath })] : [];
+    return mergeEdits(edits, drm.edits, hooks.length > 0 ? { hooks } : {});
+  };
   // Missing nodes are an error here, not a silent omission: a spec naming a GPU it cannot grant is worse than none.
   const gpuEdits = (g: GpuInfo): CdiContainerEdits => {
     const problem = inv.nodeProblems[`/dev/nvidia${g.minor}`];
@@ -93,7 +102,8 @@ export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions)
   for (const g of gpus) {
     const edits = gpuEdits(g);
     everything.push(edits);
-    for (const s of names) devices.push({ name: gpuName(g, s), containerEdits: structuredClone(edits) });
+    const withNodes = withDrm(edits, [g]);
+    for (const s of names) devices.push({ name: gpuName(g, s), containerEdits: structuredClone(withNodes) });
   }
   for (const g of gpus) {
     for (const m of enabledMigs(g)) {
@@ -102,13 +112,13 @@ export function generateCdiSpec(inventory: HostInventory, opts: GenerateOptions)
       for (const s of names) devices.push({ name: migName(g, m, s), containerEdits: structuredClone(edits) });
     }
   }
-  if (gpus.length > 0) devices.push({ name: 'all', containerEdits: mergeEdits(...everything) });
+  if (gpus.length > 0) devices.push({ name: 'all', containerEdits: withDrm(mergeEdits(...everything), gpus) });
   if (devices.length === 0) {
     throw new NvrError('DEVICE', `no GPUs found under driver root ${inv.root}: a CDI spec needs at least one device`, {
       fix: 'check that the driver is loaded (nvidia-smi) and --driver-root is right',
     });
   }
-  const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices, containerEdits: commonEdits(inv, opts.hookPath) };
+  const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices, containerEdits: commonEdits(inv, opts.hookPath, opts.cudaCompat ?? true) };
   spec.cdiVersion = minimumVersion(spec);
   return spec;
 }
@@ -137,3 +147,34 @@ export function generateImexSpec(inventory: HostInventory, opts: { vendor?: stri
   spec.cdiVersion = minimumVersion(spec);
   return spec;
 }
+
+/**
+ * `nvidia-ctk cdi generate --mode gds|mofed|nvswitch|gdrcopy` (the toolkit's modes): a spec of its own, kind
+ * `<vendor>/<mode>`, one device `all` with the feature's nodes (and GDS's cufile.json and /run/udev). A host without
+ * the nodes is an error: the spec would grant nothing.
+ */
+export function generateFeatureSpec(inventory: HostInventory, feature: Feature, opts: { vendor?: string; class?: string } = {}): CdiSpec {
+  const vendor = opts.vendor ?? 'nvidia.com';
+  const cls = opts.class ?? feature;
+  const vp = vendorProblem(vendor);
+  if (vp) throw input(`--vendor: ${vp}`, 'use a DNS-like vendor such as nvidia.com');
+  const cp = classProblem(cls);
+  if (cp) throw input(`--class: ${cp}`, `use a class such as ${feature}`);
+  const edits = featureEdits(inventory, [feature]);
+  if (!edits.deviceNodes?.length) {
+    throw new NvrError('DEVICE', `no ${FEATURE_NODES[feature]} device nodes found under ${inventory.devRoot}: a CDI spec needs at least one device`, {
+      fix: `load the ${FEATURE_DRIVERS[feature]} driver on the host, or pass the right --dev-root`,
+    });
+  }
+  const spec: CdiSpec = { cdiVersion: '', kind: `${vendor}/${cls}`, devices: [{ name: 'all', containerEdits: edits }] };
+  spec.cdiVersion = minimumVersion(spec);
+  return spec;
+}
+
+const FEATURE_NODES: Record<Feature, string> = {
+  gds: '/dev/nvidia-fs*',
+  mofed: '/dev/infiniband/uverbs* or rdma_cm',
+  nvswitch: '/dev/nvidia-nvswitch*',
+  gdrcopy: '/dev/gdrdrv',
+};
+const FEATURE_DRIVERS: Record<Feature, string> = { gds: 'nvidia-fs (GPUDirect Storage)', mofed: 'MOFED (ib_uverbs, rdma_ucm)', nvswitch: 'NVSwitch (nvidia-nvswitch)', gdrcopy: 'gdrdrv (GDRCopy)' };

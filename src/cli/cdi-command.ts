@@ -6,7 +6,8 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs
 import { dirname, extname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { stringify as toYaml } from 'yaml';
-import { generateCdiSpec, generateImexSpec } from '../cdi/generate.js';
+import { generateCdiSpec, generateFeatureSpec, generateImexSpec } from '../cdi/generate.js';
+import { FEATURES, type Feature } from '../host/graphics.js';
 import { DEFAULT_SPEC_DIRS, MAX_SPEC_BYTES, parseSpecText } from '../cdi/load.js';
 import { listCdiDevices, loadCdiRegistry } from '../cdi/registry.js';
 import { normaliseRoot, RELATIVE_TO, transformSpecRoot, type RelativeTo } from '../cdi/transform.js';
@@ -71,6 +72,7 @@ interface GenerateArgs {
   class?: string;
   mode: string;
   'device-name-strategy'?: string[];
+  'disable-hook'?: string[];
   'driver-root'?: string;
   'dev-root'?: string;
 }
@@ -109,6 +111,17 @@ export function formatSpec(spec: CdiSpec, format: 'yaml' | 'json'): string {
   return format === 'json' ? JSON.stringify(spec, null, 2) + '\n' : toYaml(spec, { lineWidth: 0 });
 }
 
+/** --disable-hook names we understand; the toolkit's others (create-symlinks, update-ldcache, chmod) are not
+ *  separate hooks in our specs, so leaving them out would break the spec: refused with a line that says so. */
+function disabledHooks(names: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const n of names.flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter(Boolean)) {
+    if (n === 'all' || n === 'enable-cuda-compat') out.add('enable-cuda-compat');
+    else throw new NvrError('INPUT', `--disable-hook ${n}: only enable-cuda-compat (or all) can be left out`, { fix: 'our specs make links and the ld cache in one hook that every spec needs; drop this --disable-hook' });
+  }
+  return out;
+}
+
 function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
   return {
     command: 'generate',
@@ -119,7 +132,8 @@ function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
         .option('format', { type: 'string', choices: ['yaml', 'json'], describe: 'output format (default yaml, or the --output extension)' })
         .option('vendor', { alias: 'cdi-vendor', type: 'string', default: 'nvidia.com', describe: 'vendor of the device kind' })
         .option('class', { alias: 'cdi-class', type: 'string', describe: 'class of the device kind (default gpu; imex-channel with --mode imex)' })
-        .option('mode', { alias: 'discovery-mode', type: 'string', choices: ['auto', 'nvml', 'imex'], default: 'auto', describe: 'auto/nvml: the GPUs and MIG devices; imex: a spec of its own for the IMEX channels (nvidia.com/imex-channel)' })
+        .option('mode', { alias: 'discovery-mode', type: 'string', choices: ['auto', 'nvml', 'imex', ...FEATURES], default: 'auto', describe: 'auto/nvml: the GPUs and MIG devices; imex, gds, mofed, nvswitch, gdrcopy: a spec of its own for those nodes (nvidia.com/<mode>)' })
+        .option('disable-hook', { type: 'string', array: true, describe: 'leave out a hook: enable-cuda-compat (CUDA forward compatibility in the ld cache hook), or all' })
         .option('device-name-strategy', { type: 'string', array: true, describe: 'index, uuid or type-index (repeatable; default index and uuid)' })
         .option('driver-root', { type: 'string', describe: 'driver root (default: config.toml [nvidia-container-cli] root, else /)' })
         .option('dev-root', { type: 'string', describe: 'where the device nodes are (default: the driver root)' }) as unknown as Argv<GenerateArgs>,
@@ -127,15 +141,20 @@ function generateCommand(d: CdiDeps): CommandModule<object, GenerateArgs> {
       const format = outputFormat(args.format, args.output);
       const driverRoot = args['driver-root'] ?? d.defaultDriverRoot();
       const inventory = d.loadInventory(driverRoot, args['dev-root']);
+      const kindOpts = { vendor: args.vendor, ...(args.class !== undefined ? { class: args.class } : {}) };
+      const disabled = disabledHooks(args['disable-hook'] ?? []);
       const spec =
         args.mode === 'imex'
-          ? generateImexSpec(inventory, { vendor: args.vendor, ...(args.class !== undefined ? { class: args.class } : {}) })
-          : generateCdiSpec(inventory, {
-              vendor: args.vendor,
-              class: args.class ?? 'gpu',
-              deviceNameStrategies: args['device-name-strategy'],
-              hookPath: d.hookPath(),
-            });
+          ? generateImexSpec(inventory, kindOpts)
+          : (FEATURES as readonly string[]).includes(args.mode)
+            ? generateFeatureSpec(inventory, args.mode as Feature, kindOpts)
+            : generateCdiSpec(inventory, {
+                vendor: args.vendor,
+                class: args.class ?? 'gpu',
+                deviceNameStrategies: args['device-name-strategy'],
+                hookPath: d.hookPath(),
+                cudaCompat: !disabled.has('enable-cuda-compat'),
+              });
       const text = formatSpec(spec, format);
       if (args.output !== undefined && args.output !== '-') d.writeFile(args.output, text);
       else d.stdout(text);

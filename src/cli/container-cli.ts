@@ -6,9 +6,10 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isNvrError, NvrError, type ErrorCode } from '../errors.js';
-import { CAPABILITIES, type Capability } from '../host/capabilities.js';
-import { configure, defaultApplyDeps, type ApplyDeps, type ConfigureRequest } from '../live/configure.js';
-import { listDeviceNodes, listDriverFiles, loadHostInventory, type HostInventory } from '../host/inventory.js';
+import type { Argv } from 'yargs';
+import { CAPABILITIES, DRIVER_OPTIONS, type Capability, type DriverOption } from '../host/capabilities.js';
+import { configure, defaultApplyDeps, LIVE_CUDA_COMPAT_MODES, type ApplyDeps, type ConfigureRequest, type LiveCudaCompatMode } from '../live/configure.js';
+import { listDeviceNodes, listDrmDevices, listDriverFiles, loadHostInventory, type HostInventory } from '../host/inventory.js';
 import { hostPathOf } from '../host/root.js';
 import { selectDevices } from './device-selection.js';
 import { formatInfo, formatInfoCsv, formatInfoJson } from './info-format.js';
@@ -58,40 +59,66 @@ function configureRequestOf(args: Record<string, unknown>): ConfigureRequest {
     ...(args.ldconfig !== undefined ? { ldconfig: String(args.ldconfig) } : {}),
     noCgroups: args['no-cgroups'] === true,
     noDevbind: args['no-devbind'] === true,
-    noPersistenced: args['no-persistenced'] === true,
-    noFabricmanager: args['no-fabricmanager'] === true,
-    noGspFirmware: args['no-gsp-firmware'] === true,
+    driverOptions: driverOptionsOf(args),
+    ...(args['cuda-compat-mode'] !== undefined ? { cudaCompatMode: args['cuda-compat-mode'] as LiveCudaCompatMode } : {}),
   };
 }
 
+/** The driver-option flags (--no-glvnd, --no-persistenced, …) that are set. */
+function driverOptionsOf(args: Record<string, unknown>): DriverOption[] {
+  return DRIVER_OPTIONS.filter((o) => args[o] === true);
+}
+
+/** libnvidia-container's driver options as flags of list and configure. */
+const DRIVER_OPTION_HELP: Record<DriverOption, string> = {
+  'no-glvnd': 'the non-glvnd GL libraries (libGL, libEGL, libGLES*) instead of the glvnd vendor libraries',
+  'no-uvm': 'leave out nvidia-uvm and nvidia-uvm-tools',
+  'no-modeset': 'leave out nvidia-modeset',
+  'no-mps': 'leave out the MPS binaries and pipe directory',
+  'no-persistenced': 'leave out the persistenced socket',
+  'no-fabricmanager': 'leave out the fabricmanager socket',
+  'no-gsp-firmware': 'leave out the GSP firmware',
+};
+
+function withDriverOptions<T>(y: Argv<T>): Argv<T> {
+  let built = y;
+  for (const o of DRIVER_OPTIONS) built = built.option(o, { type: 'boolean', default: false, describe: DRIVER_OPTION_HELP[o] }) as unknown as Argv<T>;
+  return built;
+}
+
 export interface ListedFile {
-  kind: 'device' | 'binary' | 'library' | 'library32' | 'ipc' | 'firmware';
+  kind: 'device' | 'binary' | 'library' | 'library32' | 'ipc' | 'firmware' | 'config';
   /** Path inside the driver root, which is also the path inside the container. */
   path: string;
   /** Absolute path on the host (driver root + path). */
   hostPath: string;
 }
 
-/** What `list` prints, in the seed's order: devices, binaries, libraries, IPC, firmware (FACTS.md §1.3). */
-export function listFiles(inv: HostInventory, caps: Capability[], deviceIds: string[] | undefined): ListedFile[] {
+/** What `list` prints, in the seed's order: devices, binaries, libraries, IPC, firmware (FACTS.md §1.3), then the
+ *  graphics/display configuration files and X modules the seed did not have. */
+export function listFiles(inv: HostInventory, caps: Capability[], deviceIds: string[] | undefined, opts: DriverOption[] = []): ListedFile[] {
   const out: ListedFile[] = [];
   const add = (kind: ListedFile['kind'], root: string, paths: string[]) =>
     paths.forEach((path) => out.push({ kind, path, hostPath: hostPathOf(root, path) }));
   if (deviceIds !== undefined) {
     const selection = selectDevices(deviceIds, inv.driver);
-    const devices = listDeviceNodes(inv, caps, selection);
+    const devices = listDeviceNodes(inv, caps, selection, opts);
     out.push(...devices.nodes.map((n) => ({ kind: 'device' as const, path: n.path, hostPath: n.hostPath })));
+    if (caps.includes('graphics') || caps.includes('display')) {
+      out.push(...listDrmDevices(inv, selection.gpus).nodes.map((n) => ({ kind: 'device' as const, path: n.path, hostPath: n.hostPath })));
+    }
     for (const cap of devices.migCapabilities) {
       add('device', inv.root, [cap.procPath]);
       if (cap.node) out.push({ kind: 'device', path: cap.node.path, hostPath: cap.node.hostPath });
     }
   }
-  const files = listDriverFiles(inv, caps);
+  const files = listDriverFiles(inv, caps, opts);
   add('binary', inv.root, files.binaries.paths);
   add('library', inv.root, files.libraries.libraries);
   add('library32', inv.root, files.libraries.libraries32);
   add('ipc', inv.root, files.ipcs.paths);
   add('firmware', inv.root, files.firmware);
+  for (const c of files.configs) out.push({ kind: 'config', path: c.path, hostPath: hostPathOf(inv.root, c.source) });
   return out;
 }
 
@@ -128,14 +155,14 @@ export async function containerCliMain(argv: string[], deps: CliDeps = defaultDe
           .option('device', { type: 'string', array: true, describe: 'GPUs whose device nodes to list: all, indices, UUIDs, MIG 0:1 (comma-separated or repeated)' })
           .option('json', { type: 'boolean', default: false, describe: 'JSON output with container and host paths' });
         for (const cap of CAPABILITIES) built = built.option(cap, { type: 'boolean', default: false, describe: `files for the ${cap} capability` });
-        return built;
+        return withDriverOptions(built);
       },
       (args) => {
         const chosen = CAPABILITIES.filter((c) => args[c] === true);
         const caps: Capability[] = chosen.length > 0 ? chosen : ['utility', 'compute'];
         const ids = args.device?.flatMap((d) => String(d).split(',')).filter((d) => d !== '');
         const inv = deps.loadInventory(args.root);
-        const files = listFiles(inv, caps, ids);
+        const files = listFiles(inv, caps, ids, driverOptionsOf(args));
         deps.print(
           args.json
             ? JSON.stringify({ root: inv.root, capabilities: caps, files }, null, 2) + '\n'
@@ -158,11 +185,9 @@ export async function containerCliMain(argv: string[], deps: CliDeps = defaultDe
           .option('imex-channel', { type: 'string', array: true, describe: 'IMEX channel numbers' })
           .option('no-cgroups', { type: 'boolean', default: false, describe: 'do not change the device cgroup (rootless, user namespaces, cgroup v2)' })
           .option('no-devbind', { type: 'boolean', default: false, describe: 'do not create the device nodes' })
-          .option('no-persistenced', { type: 'boolean', default: false, describe: 'leave out the persistenced socket' })
-          .option('no-fabricmanager', { type: 'boolean', default: false, describe: 'leave out the fabricmanager socket' })
-          .option('no-gsp-firmware', { type: 'boolean', default: false, describe: 'leave out the GSP firmware' });
+          .option('cuda-compat-mode', { type: 'string', choices: [...LIVE_CUDA_COMPAT_MODES], describe: 'CUDA forward compatibility: mount the image\'s newer compat libraries (default), list their directory first in the ld cache (ldconfig), or disabled' });
         for (const cap of CAPABILITIES) built = built.option(cap, { type: 'boolean', default: false, describe: `files for the ${cap} capability` });
-        return built;
+        return withDriverOptions(built);
       },
       (args) => {
         try {

@@ -30,6 +30,7 @@ export function mutableDefaults(): RuntimeConfig {
       user: '',
       ldconfig: '@/sbin/ldconfig',
       noPivot: false,
+      driverOptions: [],
     },
     runtime: {
       debug: '/dev/null',
@@ -117,6 +118,9 @@ user = ${q(d.cli.user)}
 ldconfig = ${q(d.cli.ldconfig)}
 # Do not pivot_root into the container (for hosts where pivot_root fails, e.g. a ramdisk root).
 no-pivot = ${d.cli.noPivot}
+# nvidia-runtime only: libnvidia-container's driver options for every container (no-glvnd, no-uvm, no-modeset,
+# no-mps, no-persistenced, no-fabricmanager, no-gsp-firmware; docs/capabilities.md).
+#driver-options = ["no-persistenced"]
 
 [nvidia-container-runtime]
 # Runtime log file; "/dev/null" or empty means no log.

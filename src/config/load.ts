@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { NvrError } from '../errors.js';
-import { isCapability, type Capability } from '../host/capabilities.js';
+import { DRIVER_OPTIONS, isCapability, type Capability, type DriverOption } from '../host/capabilities.js';
 import { trustProblem } from '../trust.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, identityOf, isTrusted, statIdentity } from '../launcher-contract.js';
 import { deepFreeze, mutableDefaults, renderDefaultConfigToml } from './defaults.js';
@@ -245,12 +245,10 @@ export const UNUSED_KEYS: Readonly<Record<string, string>> = {
   'nvidia-container-cli.user': 'no helper process runs as another user',
   'nvidia-container-cli.no-pivot': 'no helper process pivots into the container',
   'nvidia-container-runtime.modes.csv.mount-spec-path': 'mode = "csv" (Tegra) is not supported',
-  'nvidia-container-runtime.modes.legacy.cuda-compat-mode': 'CUDA forward compatibility is not implemented yet',
   'nvidia-container-runtime-hook.path': 'the runtime injects its own createContainer hook, never the prestart hook (which only docker --gpus inserts)',
   'nvidia-container-runtime-hook.skip-mode-detection': 'the prestart hook never refuses by mode: the request decides (docs/live.md)',
   'nvidia-ctk.path': 'generated edits name nvidia-runtime-hook, not nvidia-ctk',
-  'features.allow-cuda-compat-libs-from-container': 'CUDA forward compatibility is not implemented yet',
-  'features.disable-cuda-compat-lib-hook': 'CUDA forward compatibility is not implemented yet',
+  'features.allow-cuda-compat-libs-from-container': 'compat libraries are always taken from the image (cuda-compat-mode decides how), resolved inside its rootfs',
   'features.allow-ldconfig-from-container': 'the image\'s ldconfig never runs as root (CVE-2024-0136)',
   'features.disable-imex-channel-creation': 'IMEX channel nodes are never created on the host (a missing channel fails the create)',
 };
@@ -310,6 +308,7 @@ function build(doc: Record<string, unknown>): RuntimeConfig {
     user: get(cli, 'user', c.cli.user),
     ldconfig: get(cli, 'ldconfig', c.cli.ldconfig),
     noPivot: get(cli, 'no-pivot', c.cli.noPivot),
+    driverOptions: driverOptionsOf(get<string[]>(cli, 'driver-options', []), c.warnings),
   };
 
   const rt = section(doc, 'nvidia-container-runtime');
@@ -337,6 +336,13 @@ function build(doc: Record<string, unknown>): RuntimeConfig {
   const features = section(doc, 'features');
   for (const f of KNOWN_FEATURES) if (Object.hasOwn(features, f)) c.features[f] = features[f] as boolean;
   return c;
+}
+
+/** Known driver options, in canonical order; unknown names warn and are dropped (like unknown capabilities). */
+function driverOptionsOf(names: readonly string[], warnings: string[]): DriverOption[] {
+  const known = (n: string): n is DriverOption => (DRIVER_OPTIONS as readonly string[]).includes(n);
+  for (const n of names) if (!known(n.trim())) warnings.push(`nvidia-container-cli.driver-options: unknown driver option "${n}" ignored (known: ${DRIVER_OPTIONS.join(', ')})`);
+  return DRIVER_OPTIONS.filter((o) => names.some((n) => n.trim() === o));
 }
 
 /** "compute, utility" → ["compute","utility"]; "all" → every known one; unknown names warn and are dropped. */

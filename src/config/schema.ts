@@ -4,7 +4,7 @@
  * unknown key is a warning (forward compatibility with newer peer files), not an error. Unknown keys are found
  * by walking the document against `properties` (see unknownKeys).
  */
-import { CAPABILITIES, type Capability } from '../host/capabilities.js';
+import { CAPABILITIES, type Capability, type DriverOption } from '../host/capabilities.js';
 
 export type RuntimeMode = 'auto' | 'legacy' | 'cdi' | 'csv';
 export const RUNTIME_MODES: readonly RuntimeMode[] = ['auto', 'legacy', 'cdi', 'csv'];
@@ -46,6 +46,8 @@ export interface CliConfig {
   /** "@/sbin/ldconfig": a leading @ means a host path; otherwise a container path. */
   ldconfig: string;
   noPivot: boolean;
+  /** libnvidia-container's driver options (no-glvnd, no-uvm, …) for every container; ours, not the toolkit's key. */
+  driverOptions: DriverOption[];
 }
 
 export interface RuntimeSection {
@@ -118,6 +120,7 @@ export const CONFIG_SCHEMA: Schema = table({
     user: str,
     ldconfig: { type: 'string', pattern: '^(@?/.*)?$', expect: 'an absolute path, "@" + an absolute host path, or empty' },
     'no-pivot': bool,
+    'driver-options': strList,
   }),
   'nvidia-container-runtime': table({
     debug: absPathOrEmpty,

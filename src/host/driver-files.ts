@@ -6,7 +6,8 @@
  */
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
-import { binariesFor, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
+import { binariesFor, EGL_PLATFORM_LIBS, GRAPHICS_LIBS_COMPAT, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
+import { readElfDynamicInfo } from './elf.js';
 import { ARCH_I386, ARCH_X86_64, entryMatchesArch, type LdCache } from './ldcache.js';
 import { resolveInRoot } from './root.js';
 
@@ -42,6 +43,21 @@ function isElfFile(hostPath: string): boolean {
   }
 }
 
+/** Whether the resolved file `base` (its basename) is the driver's for `prefix` (libnvidia-container's selector). */
+function acceptable(prefix: string, base: string, hostPath: string, driverVersion: string): boolean {
+  // The EGL platform libraries carry their own X.Y.Z version, not the driver's.
+  if ((EGL_PLATFORM_LIBS as readonly string[]).includes(prefix)) return /^\.\d+(\.\d+)+$/.test(base.slice(prefix.length)) && base.startsWith(prefix);
+  // The seed's selector: the real file must be an ELF object whose name ends with the driver version
+  // (this drops stale libraries of another driver that are still in the cache).
+  if (!base.endsWith(driverVersion)) return false;
+  // libGL/libEGL/libGLES*: only NVIDIA's own (they need its GL core), never Mesa's or glvnd's of the same name.
+  if ((GRAPHICS_LIBS_COMPAT as readonly string[]).includes(prefix)) {
+    const needed = readElfDynamicInfo(hostPath)?.needed ?? [];
+    return needed.some((n) => n.startsWith('libnvidia-glcore.so') || n.startsWith('libnvidia-eglcore.so'));
+  }
+  return true;
+}
+
 /**
  * For each soname prefix, the library the root's ld cache offers: x86-64 (or i386) entries whose key starts with
  * the prefix, resolved inside the root, version-filtered; the last acceptable entry in cache order wins.
@@ -59,9 +75,7 @@ export function librariesByPrefix(
     const name = prefixes.find((p) => entry.key.startsWith(p));
     if (name === undefined) continue;
     const file = resolveInRoot(root, entry.value);
-    // The seed's selector: the real file must be an ELF object whose name ends with the driver version
-    // (this drops stale libraries of another driver that are still in the cache).
-    if (!file.exists || !posix.basename(file.path).endsWith(driverVersion) || !isElfFile(file.hostPath)) continue;
+    if (!file.exists || !acceptable(name, posix.basename(file.path), file.hostPath, driverVersion) || !isElfFile(file.hostPath)) continue;
     chosen.set(name, file.path);
   }
   return chosen;

@@ -6,9 +6,11 @@
  * `explain` and `nvidia-container-cli list` all see the same host.
  */
 import { statSync } from 'node:fs';
+import { posix } from 'node:path';
 import { deepFreeze } from '../config/defaults.js';
 import { NvrError } from '../errors.js';
-import { binariesFor, CAPABILITIES, CONTROL_DEVICES, controlDevicesFor, ipcsFor, libraryPrefixesFor, type Capability } from './capabilities.js';
+import { ALL_LIBRARY_PREFIXES, binariesFor, CAPABILITIES, CONTROL_DEVICES, controlDevicesFor, hasDriverOption, ipcsFor, libraryPrefixesFor, type Capability, type DriverOptions } from './capabilities.js';
+import { findConfigs, findDrmDevice, findFeatureFiles, findVulkanConfigs, findXorgModules, GRAPHICS_CONFIGS, XORG_CONFIGS, type DrmDevice, type Feature, type FeatureFiles, type FileMount } from './graphics.js';
 import { lookupDeviceNode, lookupImexChannels, migDeviceCapabilities, migGlobalCapability, type CapabilityNode, type HostDeviceNode } from './devices.js';
 import { findBinary, findFirmware, findIpcs, librariesByPrefix, pick, type FileLookup, type LibraryLookup } from './driver-files.js';
 import { ARCH_I386, ARCH_X86_64, readLdCache, type LdCache } from './ldcache.js';
@@ -47,6 +49,15 @@ export interface HostInventory {
   readonly imexChannels: Readonly<Record<number, HostDeviceNode>>;
   /** The global MIG `config` and `monitor` capabilities (/proc file + /dev/nvidia-caps node), when the host has them. */
   readonly migAdmin: Readonly<Partial<Record<'config' | 'monitor', CapabilityNode>>>;
+  /** graphics: glvnd EGL vendor, EGL platforms, OptiX, Vulkan ICD/layers (src/host/graphics.ts), those present. */
+  readonly graphicsConfigs: readonly FileMount[];
+  /** display: X.Org snippets and the X server modules, those present. */
+  readonly xorgConfigs: readonly FileMount[];
+  readonly xorgModules: readonly FileMount[];
+  /** The DRM nodes and by-path links of every GPU, by its NVML PCI bus id. */
+  readonly drm: Readonly<Record<string, DrmDevice>>;
+  /** GDS, MOFED, NVSwitch and GDRCopy nodes (and GDS's files) present on the host. */
+  readonly features: Readonly<Record<Feature, FeatureFiles>>;
 }
 
 export interface InventoryOptions {
@@ -91,9 +102,15 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
   const nvmlLibrary = findNvmlLibrary(root, ldcache);
   const driver = queryDriver(nvmlLibrary, options.addon);
 
-  const prefixes = libraryPrefixesFor(CAPABILITIES);
+  const prefixes = ALL_LIBRARY_PREFIXES;
   const libraries = Object.fromEntries(librariesByPrefix(root, ldcache, prefixes, ARCH_X86_64, driver.driverVersion));
   const libraries32 = Object.fromEntries(librariesByPrefix(root, ldcache, prefixes, ARCH_I386, driver.driverVersion));
+  const driverLibDir = [libraries['libcuda.so'], libraries['libnvidia-ml.so']].find((p) => p !== undefined);
+  const graphicsConfigs = [...findConfigs(root, GRAPHICS_CONFIGS), ...findVulkanConfigs(root)];
+  const xorgConfigs = findConfigs(root, XORG_CONFIGS);
+  const xorgModules = findXorgModules(root, driverLibDir ? posix.dirname(driverLibDir) : undefined, driver.driverVersion);
+  const drm = Object.fromEntries(driver.gpus.map((g) => [g.pciBusId, findDrmDevice(devRoot, g.pciBusId)]));
+  const features = findFeatureFiles(root, devRoot);
   const binaries: Record<string, string> = {};
   for (const name of binariesFor(CAPABILITIES)) {
     const path = findBinary(root, name);
@@ -128,7 +145,10 @@ export function loadHostInventory(options: InventoryOptions): HostInventory {
     const cap = migGlobalCapability(root, devRoot, which);
     if (cap?.node) migAdmin[which] = cap;
   }
-  return deepFreeze({ root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems, migCapabilities, migProblems, imexChannels, migAdmin });
+  return deepFreeze({
+    root, devRoot, ldcache, nvmlLibrary, driver, libraries, libraries32, binaries, ipcs, firmware, nodes, nodeProblems,
+    migCapabilities, migProblems, imexChannels, migAdmin, graphicsConfigs, xorgConfigs, xorgModules, drm, features,
+  });
 }
 
 export interface DriverFiles {
@@ -136,21 +156,34 @@ export interface DriverFiles {
   binaries: FileLookup;
   firmware: string[];
   ipcs: FileLookup;
+  /** Configuration files and X modules (graphics, display), bound read-only at `path`. */
+  configs: FileMount[];
 }
 
-/** Libraries, binaries, firmware and IPC endpoints the given capabilities bring (selected from the snapshot). */
-export function listDriverFiles(inv: HostInventory, caps: Iterable<Capability>): DriverFiles {
+/** Libraries, binaries, firmware, IPC endpoints and configuration files the given capabilities bring under these
+ *  driver options (selected from the snapshot). */
+export function listDriverFiles(inv: HostInventory, caps: Iterable<Capability>, opts?: DriverOptions): DriverFiles {
   const capList = [...caps];
-  const prefixes = libraryPrefixesFor(capList);
+  const prefixes = libraryPrefixesFor(capList, opts);
   const lib64 = pick(inv.libraries, prefixes);
   const lib32 = capList.includes('compat32') ? pick(inv.libraries32, prefixes) : { paths: [], missing: [] };
-  const ipcs = ipcsFor(capList);
+  const ipcs = ipcsFor(capList, opts);
   return {
     libraries: { libraries: lib64.paths, libraries32: lib32.paths, missing: lib64.missing, missing32: lib32.missing },
-    binaries: pick(inv.binaries, binariesFor(capList)),
-    firmware: [...inv.firmware],
+    binaries: pick(inv.binaries, binariesFor(capList, opts)),
+    firmware: hasDriverOption(opts, 'no-gsp-firmware') ? [] : [...inv.firmware],
     ipcs: { paths: ipcs.filter((p) => inv.ipcs.includes(p)), missing: ipcs.filter((p) => !inv.ipcs.includes(p)) },
+    configs: [
+      ...(capList.includes('graphics') ? inv.graphicsConfigs : []),
+      ...(capList.includes('display') ? [...inv.xorgConfigs, ...inv.xorgModules] : []),
+    ].map((f) => ({ ...f })),
   };
+}
+
+/** The DRM nodes and by-path links of these GPUs (graphics and display containers get them). */
+export function listDrmDevices(inv: HostInventory, gpus: readonly GpuInfo[]): DrmDevice {
+  const of = gpus.map((g) => inv.drm[g.pciBusId] ?? { nodes: [], links: [] });
+  return { nodes: of.flatMap((d) => d.nodes), links: of.flatMap((d) => d.links) };
 }
 
 export interface DeviceSelection {
@@ -167,8 +200,8 @@ export interface DeviceListing {
 }
 
 /** Device nodes for selected GPUs / MIG devices under these capabilities (missing nodes are left out). */
-export function listDeviceNodes(inv: HostInventory, caps: Iterable<Capability>, sel: DeviceSelection): DeviceListing {
-  const paths = [...controlDevicesFor(caps), ...sel.gpus.map((g) => `/dev/nvidia${g.minor}`)];
+export function listDeviceNodes(inv: HostInventory, caps: Iterable<Capability>, sel: DeviceSelection, opts?: DriverOptions): DeviceListing {
+  const paths = [...controlDevicesFor(caps, opts), ...sel.gpus.map((g) => `/dev/nvidia${g.minor}`)];
   return {
     nodes: paths.flatMap((p) => (inv.nodes[p] ? [inv.nodes[p]!] : [])),
     migCapabilities: (sel.migDevices ?? []).flatMap(({ gpu, mig }) => inv.migCapabilities[migKey(gpu, mig)] ?? []),

@@ -5,8 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { NvrError } from '../errors.js';
-import { buildEdits, dropDriverParts, type DriverPartOptions } from '../edits/build.js';
-import type { Capability } from '../host/capabilities.js';
+import { buildEdits, type CudaCompat } from '../edits/build.js';
+import type { Capability, DriverOption } from '../host/capabilities.js';
+import { findCompatLibraries } from '../host/cuda-compat.js';
 import type { HostInventory } from '../host/inventory.js';
 import { parseDeviceList } from '../request/devices.js';
 import { parseImexChannel } from '../request/imex.js';
@@ -17,7 +18,11 @@ import { hostLdconfig } from '../runtime/plan.js';
 import { inUserNamespace, readDevicesCgroupDir, readDevicesList, withoutCoveredRules } from './cgroup.js';
 import { encodePlan, livePlan } from './plan.js';
 
-export interface ConfigureRequest extends DriverPartOptions {
+/** libnvidia-container's --cuda-compat-mode (its default: mount). */
+export const LIVE_CUDA_COMPAT_MODES = ['ldconfig', 'mount', 'disabled'] as const;
+export type LiveCudaCompatMode = (typeof LIVE_CUDA_COMPAT_MODES)[number];
+
+export interface ConfigureRequest {
   driverRoot: string;
   /** The container's rootfs, as a path in its mount namespace before pivot_root. */
   rootfs: string;
@@ -34,6 +39,10 @@ export interface ConfigureRequest extends DriverPartOptions {
   ldconfig?: string;
   noCgroups: boolean;
   noDevbind: boolean;
+  /** --no-glvnd, --no-persistenced, … (libnvidia-container's driver options). */
+  driverOptions: DriverOption[];
+  /** --cuda-compat-mode; default mount, as libnvidia-container. */
+  cudaCompatMode?: LiveCudaCompatMode;
 }
 
 /** The request the flags make, in the runtime's own terms (so resolve/build treat it exactly as a spec's). */
@@ -83,10 +92,20 @@ export function planConfigure(req: ConfigureRequest, inventory: HostInventory, u
   });
   const ldconfig = req.ldconfig === undefined ? undefined : hostLdconfig(req.ldconfig, true);
   // hookPath is never run: livePlan turns the hook's arguments into the applier's own ld cache words.
-  const built = buildEdits({ inventory, request, resolved, hookPath: 'nvidia-runtime-hook', rootfs: req.rootfs, ...(ldconfig ? { ldconfig } : {}) });
-  const edits = dropDriverParts(built.edits, req);
-  const words = livePlan(edits, { bindNodes: userns, cgroupRules: !req.noCgroups, nodes: !req.noDevbind });
+  const built = buildEdits({
+    inventory, request, resolved, hookPath: 'nvidia-runtime-hook', rootfs: req.rootfs, ...(ldconfig ? { ldconfig } : {}),
+    driverOptions: req.driverOptions, cudaCompat: liveCudaCompat(req, request, inventory.driver.driverVersion),
+  });
+  const words = livePlan(built.edits, { bindNodes: userns, cgroupRules: !req.noCgroups, nodes: !req.noDevbind });
   return { request, granted: built.granted, words };
+}
+
+/** --cuda-compat-mode for this request: only with compute (libnvidia-container's rule); mount reads the rootfs as this
+ *  process sees it (the host path of a prestart hook's bundle, or an LXC hook's own mount namespace), in-root. */
+function liveCudaCompat(req: ConfigureRequest, request: DeviceRequest, driverVersion: string): CudaCompat {
+  const mode = req.cudaCompatMode ?? 'mount';
+  if (!request.capabilities.includes('compute') || mode === 'disabled') return { mode: 'disabled' };
+  return mode === 'mount' ? { mode, libraries: findCompatLibraries(req.rootfs, driverVersion) } : { mode };
 }
 
 export interface ApplyDeps {

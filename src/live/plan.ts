@@ -4,8 +4,8 @@
  * node, which cgroup rules, which flags) is made here, so the C side only executes.
  *
  * The plan is a list of NUL-terminated words: `mknod c MAJ MIN MODE PATH`, `bind FLAGS HOST PATH`, `allow RULE`,
- * and the ld cache refresh as `folder DIR`, `link TARGET LINK`, `ldconfig PATH` (the createContainer hook's
- * arguments, which the applier runs in-process after the mounts).
+ * and the ld cache refresh as `folder DIR`, `link TARGET LINK`, `ldconfig PATH`, `compat HOST_DRIVER_VERSION` (the
+ * createContainer hooks' arguments, which the applier runs in-process after the mounts).
  */
 import { NvrError } from '../errors.js';
 import type { ContainerEdits, DeviceNode, Hook, Mount } from '../edits/types.js';
@@ -52,23 +52,25 @@ function nodeWords(n: DeviceNode, opts: LiveOptions): string[] {
   return words;
 }
 
-/** The createContainer hook we build (edits/build.ts ldcacheHook) as ld cache words; any other hook is refused. */
+/** The createContainer hooks we build (edits/build.ts ldcacheHook, linksHook) as ld cache words; any other hook is
+ *  refused. */
 function hookWords(h: Hook): string[] {
   const args = h.args ?? [];
-  if (args[0] !== 'nvidia-runtime-hook' || args[1] !== 'update-ldcache') {
+  if (args[0] !== 'nvidia-runtime-hook' || (args[1] !== 'update-ldcache' && args[1] !== 'create-symlinks')) {
     throw new NvrError('INPUT', `hook ${h.path} ${args.slice(1).join(' ')} cannot run in a running container`, { fix: 'only the ld cache refresh is applied live' });
   }
   const words: string[] = [];
   for (let i = 2; i + 1 < args.length; i += 2) {
     const [flag, value] = [args[i]!, args[i + 1]!];
-    if (flag === '--folder') words.push('folder', value);
-    else if (flag === '--ldconfig') words.push('ldconfig', value);
+    if (flag === '--folder' && args[1] === 'update-ldcache') words.push('folder', value);
+    else if (flag === '--ldconfig' && args[1] === 'update-ldcache') words.push('ldconfig', value);
+    else if (flag === '--cuda-compat' && args[1] === 'update-ldcache') words.push('compat', value);
     else if (flag === '--link') {
       const at = value.indexOf('::');
       if (at <= 0) throw new NvrError('INPUT', `hook ${h.path}: --link ${JSON.stringify(value)} is not TARGET::LINK`, { fix: 'write the link as TARGET::/path/of/link' });
       words.push('link', value.slice(0, at), value.slice(at + 2));
     } else if (flag !== '--root') { // --root: the applier is told the rootfs itself
-      throw new NvrError('INPUT', `hook ${h.path}: update-ldcache ${flag} cannot be applied to a running container`, { fix: 'only --folder, --link and --ldconfig are applied live' });
+      throw new NvrError('INPUT', `hook ${h.path}: ${args[1]} ${flag} cannot be applied to a running container`, { fix: 'only --folder, --link, --ldconfig and --cuda-compat are applied live' });
     }
   }
   return words;

@@ -50,7 +50,12 @@ export function configureArgv(request: DeviceRequest, config: FrozenRuntimeConfi
   if (config.cli.root !== '/') argv.push(`--root=${config.cli.root}`);
   argv.push('configure');
   if (config.cli.ldconfig !== '') argv.push(`--ldconfig=${config.cli.ldconfig}`);
+  // As the toolkit's hook passes the config's mode. No runtime adds an enable-cuda-compat hook on this path, so
+  // `hook` becomes the in-process equivalent (ldconfig), unless that hook is turned off.
+  const compat = config.runtime.legacy.cudaCompatMode;
+  argv.push(`--cuda-compat-mode=${compat !== 'hook' ? compat : config.features['disable-cuda-compat-lib-hook'] === true ? 'disabled' : 'ldconfig'}`);
   if (config.cli.noCgroups) argv.push('--no-cgroups');
+  for (const o of config.cli.driverOptions) argv.push(`--${o}`);
   if (request.devices.length > 0) argv.push(`--device=${request.devices.map(formatSelector).join(',')}`);
   for (const which of request.migAdmin ?? []) argv.push(`--mig-${which}=all`);
   if (request.imexChannels?.length) argv.push(`--imex-channel=${request.imexChannels.join(',')}`);

@@ -20,6 +20,7 @@ import type { ContainerFacts, DeviceRequest, RequestPolicy } from './types.js';
 import { parseRequirement } from '../require/grammar.js';
 import { chooseInjection } from './mode.js';
 import { IMEX_ENV, imexChannelsRequested } from './imex.js';
+import { FEATURES, type Feature } from '../host/graphics.js';
 import { cdiAnnotationKeys, cdiDevicesFromAnnotations, DEFAULT_ANNOTATION_PREFIXES, DEFAULT_CDI_KIND } from './cdi-requests.js';
 
 export const DEFAULT_REQUEST_POLICY: Readonly<RequestPolicy> = Object.freeze({
@@ -213,6 +214,7 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     if ((env.get(IMEX_ENV) ?? '').trim() !== '') {
       reasons.push(`${IMEX_ENV} ignored on the CDI path (as NVIDIA's toolkit v1.17.9): request nvidia.com/imex-channel=<N> devices instead`);
     }
+    for (const f of featuresAsked(env)) reasons.push(`${featureVar(f)} ignored on the CDI path (as NVIDIA's toolkit v1.17.9): request nvidia.com/${f}=all from a spec made by cdi generate --mode ${f}`);
     return { gpu: true, devices: visible.devices, capabilities: [], requirements: [], source, reasons, cdiDevices: injection.names };
   }
 
@@ -233,6 +235,10 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
   // --mig-config / --mig-monitor give them. Any value asks for the capability; MIG devices are selected by NVD.
   const migAdmin = MIG_VARS.flatMap((name) => ((env.get(name) ?? '') !== '' ? [name === 'NVIDIA_MIG_CONFIG_DEVICES' ? 'config' as const : 'monitor' as const] : []));
   for (const which of migAdmin) reasons.push(`MIG ${which} capability requested (privileged container)`);
+  // GDS/MOFED/NVSwitch/GDRCopy come with GPUs only, as NVIDIA's runtime adds them (its feature-gated modifier).
+  const asked = featuresAsked(env);
+  const features = visible.devices.length > 0 ? asked : [];
+  for (const f of asked) reasons.push(features.includes(f) ? `${featureVar(f)}=enabled: its device nodes are added when the host has them` : `${featureVar(f)} ignored: NVIDIA_VISIBLE_DEVICES selects no GPU`);
   return {
     gpu: true,
     devices: visible.devices,
@@ -242,8 +248,13 @@ export function parseRequest(facts: ContainerFacts, policy: RequestPolicy = DEFA
     reasons,
     ...(imexChannels.length > 0 ? { imexChannels } : {}),
     ...(migAdmin.length > 0 ? { migAdmin } : {}),
+    ...(features.length > 0 ? { features } : {}),
   };
 }
+
+const featureVar = (f: Feature): string => `NVIDIA_${f.toUpperCase()}`;
+/** NVIDIA_GDS, NVIDIA_MOFED, NVIDIA_NVSWITCH, NVIDIA_GDRCOPY: exactly "enabled" asks (the toolkit's comparison). */
+const featuresAsked = (env: Map<string, string>): Feature[] => FEATURES.filter((f) => env.get(featureVar(f)) === 'enabled');
 
 function requirementsOf(env: Map<string, string>, legacyImage: boolean, policy: RequestPolicy, reasons: string[]): string[] {
   if (policy.disableRequire) {

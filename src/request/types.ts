@@ -8,6 +8,7 @@ import type { RuntimeMode } from '../config/schema.js';
 /** Driver capabilities (NVIDIA_DRIVER_CAPABILITIES); each selects a group of driver files (src/host/capabilities.ts). */
 export type { Capability } from '../host/capabilities.js';
 import type { Capability } from '../host/capabilities.js';
+import type { Feature } from '../host/graphics.js';
 
 /** One item of a device request, normalised (lowercase hex, 8-digit PCI domain, decimal indices). */
 export type DeviceSelector =
@@ -39,6 +40,9 @@ export interface DeviceRequest {
   /** Privileged MIG administration: the global `config` and/or `monitor` capability (NVIDIA_MIG_CONFIG_DEVICES,
    *  NVIDIA_MIG_MONITOR_DEVICES); absent when not asked. */
   migAdmin?: Array<'config' | 'monitor'>;
+  /** GPU companions asked for with NVIDIA_GDS / NVIDIA_MOFED / NVIDIA_NVSWITCH / NVIDIA_GDRCOPY = enabled (direct path,
+   *  with devices only); absent when none. */
+  features?: Feature[];
 }
 
 /** The config.toml keys (peer names) that govern how requests are read. */

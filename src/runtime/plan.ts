@@ -9,7 +9,8 @@ import { loadCdiRegistry, requireTrustedHooks, resolveCdiDevices } from '../cdi/
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { applyEdits, removeHooks } from '../edits/apply.js';
 import { parseMountinfo, propagationProblem, type HostMount } from '../edits/propagation.js';
-import { buildEdits } from '../edits/build.js';
+import { buildEdits, type CudaCompat } from '../edits/build.js';
+import { findCompatLibraries } from '../host/cuda-compat.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { NvrError } from '../errors.js';
 import type { HostInventory } from '../host/inventory.js';
@@ -140,8 +141,23 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
   });
   const rootfs = rootfsOf(specFile);
   const ldconfig = hostLdconfig(config.cli.ldconfig);
-  const { edits, granted } = buildEdits({ inventory, request, resolved, hookPath: deps.hookPath, rootfs, ...(ldconfig ? { ldconfig } : {}) });
+  const cudaCompat = cudaCompatOf(config, rootfs, driver.driverVersion, request);
+  const { edits, granted } = buildEdits({
+    inventory, request, resolved, hookPath: deps.hookPath, rootfs, ...(ldconfig ? { ldconfig } : {}),
+    driverOptions: config.cli.driverOptions, cudaCompat,
+  });
   return done(edits, granted, { inventory, resolved });
+}
+
+/**
+ * `[nvidia-container-runtime.modes.legacy] cuda-compat-mode` for this container. Forward compatibility is a CUDA
+ * (compute) matter, as in libnvidia-container; `features.disable-cuda-compat-lib-hook` turns mode `hook` off as it
+ * turns off the toolkit's hook. Mode `mount` reads the image's compat directory now, inside the rootfs.
+ */
+export function cudaCompatOf(config: FrozenRuntimeConfig, rootfs: string, driverVersion: string, request: DeviceRequest): CudaCompat {
+  const mode = config.runtime.legacy.cudaCompatMode;
+  if (!request.capabilities.includes('compute') || (mode === 'hook' && config.features['disable-cuda-compat-lib-hook'] === true)) return { mode: 'disabled' };
+  return mode === 'mount' ? { mode, libraries: findCompatLibraries(rootfs, driverVersion) } : { mode };
 }
 
 /** The toolkit's default: the host's own ldconfig, which the hook finds itself (/sbin/ldconfig.real first). */

@@ -134,7 +134,11 @@ describe('generateCdiSpec options', () => {
     expect(hook!.args).not.toContain('--root');
     expect(hook!.args!.slice(0, 2)).toEqual(['nvidia-runtime-hook', 'update-ldcache']);
     expect(hook!.args).toContain('--folder');
-    expect(hook!.args!.at(-1)).toBe('libcuda.so.550.54.15::/usr/lib/x86_64-linux-gnu/libcuda.so');
+    expect(hook!.args).toContain('libcuda.so.550.54.15::/usr/lib/x86_64-linux-gnu/libcuda.so');
+    // CUDA forward compatibility for the host driver (NVIDIA's generator adds its enable-cuda-compat hook instead)
+    expect(hook!.args!.slice(2, 4)).toEqual(['--cuda-compat', '550.54.15']);
+    const off = generateCdiSpec(inventory(roots.gpu1!), { hookPath: HOOK, cudaCompat: false });
+    expect(off.containerEdits!.hooks![0]!.args).not.toContain('--cuda-compat');
     expect(hook).toEqual(expect.objectContaining({ hookName: 'createContainer', path: HOOK, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], timeout: 30 }));
   });
 });
@@ -151,7 +155,8 @@ describe('round trip: CDI path == direct path', () => {
     });
     expect(request.capabilities).toEqual([...caps].sort());
     const resolved = resolveDevices(request, inv.driver);
-    return applyEdits(base(), buildEdits({ inventory: inv, request, resolved, hookPath: HOOK, rootfs: '/bundle/rootfs' }).edits);
+    // cuda-compat-mode = ldconfig (the default) gives the hook --cuda-compat, as the generated spec's hook has it.
+    return applyEdits(base(), buildEdits({ inventory: inv, request, resolved, hookPath: HOOK, rootfs: '/bundle/rootfs', cudaCompat: { mode: 'ldconfig' } }).edits);
   }
 
   function viaCdi(root: string, names: string[]): OciSpec {

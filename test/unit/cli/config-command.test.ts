@@ -67,7 +67,7 @@ describe('parseSetFlag', () => {
   it('unknown keys: one line naming the key, a near miss, and the known keys of its table', () => {
     expect(userLine(() => parseSetFlag('nvidia-container-cli.rooot=/x'))).toBe(
       '--set nvidia-container-cli.rooot=/x: unknown config key "nvidia-container-cli.rooot"; did you mean nvidia-container-cli.root? ' +
-        'known keys under nvidia-container-cli: root, path, environment, debug, ldcache, load-kmods, no-cgroups, user, ldconfig, no-pivot',
+        'known keys under nvidia-container-cli: root, path, environment, debug, ldcache, load-kmods, no-cgroups, user, ldconfig, no-pivot, driver-options',
     );
     const top = userLine(() => parseSetFlag('bogus=1'));
     expect(top).toMatch(/^--set bogus=1: unknown config key "bogus"; known keys: disable-require, swarm-resource, /);

@@ -12,7 +12,7 @@ describe('defaults', () => {
     expect(d.supportedCapabilities).toEqual(['compat32', 'compute', 'display', 'graphics', 'ngx', 'utility', 'video']);
     expect(d.cli).toEqual({
       root: '/', path: '', environment: [], debug: '', ldcache: '', loadKmods: true, noCgroups: false, user: '',
-      ldconfig: '@/sbin/ldconfig', noPivot: false,
+      ldconfig: '@/sbin/ldconfig', noPivot: false, driverOptions: [],
     });
     expect(d.runtime.debug).toBe('/dev/null');
     expect(d.runtime.logLevel).toBe('info');

@@ -107,6 +107,7 @@ no-cgroups = true
 user = "root:video"
 ldconfig = "/sbin/ldconfig"
 no-pivot = true
+driver-options = ["no-uvm", "no-glvnd", "no-such"]
 [nvidia-container-runtime]
 debug = "/var/log/rt.log"
 log-level = "DEBUG"
@@ -136,6 +137,7 @@ disable-imex-channel-creation = false
         'nvidia-container-cli.load-kmods is set but not used: kernel modules are never loaded: the driver must be loaded on the host',
         'nvidia-ctk.path is set but not used: generated edits name nvidia-runtime-hook, not nvidia-ctk',
         "features.allow-ldconfig-from-container is set but not used: the image's ldconfig never runs as root (CVE-2024-0136)",
+        'nvidia-container-cli.driver-options: unknown driver option "no-such" ignored (known: no-glvnd, no-uvm, no-modeset, no-mps, no-persistenced, no-fabricmanager, no-gsp-firmware)',
       ]),
       disableRequire: true,
       swarmResource: 'DOCKER_RESOURCE_GPU',
@@ -153,6 +155,7 @@ disable-imex-channel-creation = false
         user: 'root:video',
         ldconfig: '/sbin/ldconfig',
         noPivot: true,
+        driverOptions: ['no-glvnd', 'no-uvm'],
       },
       runtime: {
         debug: '/var/log/rt.log',

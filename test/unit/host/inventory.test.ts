@@ -7,6 +7,7 @@ import { CAPABILITIES, controlDevicesFor, type Capability } from '../../../src/h
 import { lookupDeviceNodes } from '../../../src/host/devices.js';
 import { findBinaries, findFirmware, findIpcs, findLibraries } from '../../../src/host/driver-files.js';
 import { listDeviceNodes, listDriverFiles, loadHostInventory, type HostInventory } from '../../../src/host/inventory.js';
+import { findConfigs, findVulkanConfigs, findXorgModules, GRAPHICS_CONFIGS, XORG_CONFIGS } from '../../../src/host/graphics.js';
 import { findNvmlLibrary, loadAddon, queryDriver, type AddonNvmlResult, type NvmlAddon } from '../../../src/host/nvml.js';
 import { driverLibs, LIB32_DIR, LIB64_DIR, makeFakeRoot, removeFakeRoot, standardFakeRootSpec } from '../../helpers/fake-root.js';
 
@@ -224,6 +225,10 @@ describe('the host snapshot', () => {
           binaries: findBinaries(root, caps),
           firmware: findFirmware(root, V),
           ipcs: findIpcs(root, caps),
+          configs: [
+            ...(caps.includes('graphics') ? [...findConfigs(root, GRAPHICS_CONFIGS), ...findVulkanConfigs(root)] : []),
+            ...(caps.includes('display') ? [...findConfigs(root, XORG_CONFIGS), ...findXorgModules(root, '/usr/lib/x86_64-linux-gnu', V)] : []),
+          ],
         });
         expect(listDeviceNodes(inv, caps, { gpus }).nodes).toEqual(control(caps, gpus));
       }),

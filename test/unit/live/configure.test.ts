@@ -35,12 +35,13 @@ const flags = (more: Partial<ConfigureRequest> = {}): ConfigureRequest => ({
   imexChannels: [],
   noCgroups: false,
   noDevbind: false,
+  driverOptions: [],
   ...more,
 });
 
 /** The plan's operations, word groups by verb (the grammar of native/hook/apply.c). */
 function ops(words: readonly string[]): { mknod: string[][]; bind: string[][]; allow: string[]; folder: string[]; link: string[][]; ldconfig: string[] } {
-  const arity: Record<string, number> = { mknod: 5, bind: 3, allow: 1, folder: 1, link: 2, ldconfig: 1 };
+  const arity: Record<string, number> = { mknod: 5, bind: 3, allow: 1, folder: 1, link: 2, ldconfig: 1, compat: 1 };
   const out = { mknod: [] as string[][], bind: [] as string[][], allow: [] as string[], folder: [] as string[], link: [] as string[][], ldconfig: [] as string[] };
   for (let i = 0; i < words.length;) {
     const verb = words[i]!;
@@ -166,7 +167,7 @@ describe('planConfigure over a 4-GPU mock driver root', () => {
     expect(socket(planConfigure(flags({ devices: ['0'] }), inventory, false).words)).toEqual([
       ['nosuid,nodev,noexec', `${driverRoot}/var/run/nvidia-persistenced/socket`, '/var/run/nvidia-persistenced/socket'],
     ]);
-    const without = planConfigure(flags({ devices: ['0'], noPersistenced: true }), inventory, false).words;
+    const without = planConfigure(flags({ devices: ['0'], driverOptions: ['no-persistenced'] }), inventory, false).words;
     expect(socket(without)).toEqual([]);
     expect(without).not.toContain('/var/run/nvidia-persistenced/socket');
     expect(ops(without).bind.map((b) => b[2])).toContain('/tmp/nvidia-mps');

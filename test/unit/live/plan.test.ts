@@ -5,7 +5,7 @@
  * asked for.
  */
 import fc from 'fast-check';
-import { IPC_BIND, READ_ONLY_BIND, ldcacheHook } from '../../../src/edits/build.js';
+import { IPC_BIND, READ_ONLY_BIND, driverLinks, ldcacheHook, linksHook } from '../../../src/edits/build.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../../../src/edits/types.js';
 import { encodePlan, livePlan, type LiveOptions } from '../../../src/live/plan.js';
 import { thrown } from '../../helpers/errors.js';
@@ -205,7 +205,7 @@ describe('livePlan: hooks and env', () => {
   const LIBS = ['/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15', '/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.550.54.15', '/usr/lib/i386-linux-gnu/libcuda.so.550.54.15'];
 
   it('the ld cache hook becomes folder/link/ldconfig words; --root is dropped (the applier is told the rootfs)', () => {
-    const hook = ldcacheHook(LIBS, { hookPath: '/usr/bin/nvidia-runtime-hook', rootfs: '/bundle/rootfs', ldconfig: '/sbin/ldconfig.real' });
+    const hook = ldcacheHook(LIBS, { hookPath: '/usr/bin/nvidia-runtime-hook', rootfs: '/bundle/rootfs', ldconfig: '/sbin/ldconfig.real' }, driverLinks(LIBS, [], ['compute']));
     expect(hook.args).toContain('--root'); // the hook as the spec path writes it
     const words = livePlan({ hooks: [hook] }, MKNOD);
     expect(words).toEqual([
@@ -224,7 +224,7 @@ describe('livePlan: hooks and env', () => {
 
   it.each([
     [{ hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'create-symlinks', '--link', 'a::b'] }],
-    [{ hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook', args: ['nvidia-runtime-hook', 'create-symlinks'] }],
+    [{ hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook', args: ['nvidia-runtime-hook', 'chmod'] }],
     [{ hookName: 'prestart', path: '/bin/sh', args: ['sh', '-c', 'true'] }],
     [{ hookName: 'createContainer', path: '/usr/bin/nvidia-runtime-hook' }],
   ])('another hook is refused: %j', (hook) => {
@@ -309,12 +309,19 @@ describe('livePlan properties (fast-check)', () => {
     );
   });
 
+  it('create-symlinks (a CDI device\'s DRM links) and --cuda-compat become link and compat words', () => {
+    const links = linksHook([{ target: '../card2', link: '/dev/dri/by-path/pci-0000:19:00.0-card' }], { hookPath: '/x', rootfs: '/r' });
+    expect(livePlan({ hooks: [links] }, MKNOD)).toEqual(['link', '../card2', '/dev/dri/by-path/pci-0000:19:00.0-card']);
+    const compat = ldcacheHook(['/lib/libcuda.so.550.54.15'], { hookPath: '/x', cudaCompat: '550.54.15' });
+    expect(livePlan({ hooks: [compat] }, MKNOD)).toEqual(['compat', '550.54.15', 'folder', '/lib']);
+  });
+
   it('(a) with the ld cache hook: its folders, link and ldconfig come back after every operation', () => {
     const lib = fc.tuple(absPath, fc.constantFrom('libcuda.so.550.54.15', 'libnvidia-ml.so.1', 'libcuda.so.1', 'libGLX_nvidia.so.0'));
     fc.assert(
       fc.property(edits, fc.array(lib, { minLength: 1, maxLength: 5 }), fc.option(absPath, { nil: undefined }), fc.option(absPath, { nil: undefined }), (e, libs, rootfs, ldconfig) => {
         const paths = libs.map(([dir, name]) => `${dir}/${name}`);
-        const hook = ldcacheHook(paths, { hookPath: '/usr/bin/nvidia-runtime-hook', ...(rootfs ? { rootfs } : {}), ...(ldconfig ? { ldconfig } : {}) });
+        const hook = ldcacheHook(paths, { hookPath: '/usr/bin/nvidia-runtime-hook', ...(rootfs ? { rootfs } : {}), ...(ldconfig ? { ldconfig } : {}) }, driverLinks(paths, [], ['compute']));
         const words = livePlan({ ...e, hooks: [hook] }, MKNOD);
         const parsed = parsePlan(words);
         expect(parsed.ops).toEqual(expected(e, MKNOD));

@@ -142,7 +142,7 @@ describe('decidePrestart', () => {
   it('configure: the argv with --pid and the rootfs last', () => {
     const f = specFile({ env: ['NVIDIA_VISIBLE_DEVICES=1'] });
     const d = decidePrestart(f, requestOfSpec(f, DEFAULT), DEFAULT, STATE, '/b/rootfs');
-    expect(d).toEqual({ kind: 'configure', argv: ['configure', '--ldconfig=@/sbin/ldconfig', '--device=1', '--compute', '--utility', '--pid=4242', '/b/rootfs'] });
+    expect(d).toEqual({ kind: 'configure', argv: ['configure', '--ldconfig=@/sbin/ldconfig', '--cuda-compat-mode=ldconfig', '--device=1', '--compute', '--utility', '--pid=4242', '/b/rootfs'] });
   });
 
   it('skip: not a GPU container', () => {
@@ -167,7 +167,7 @@ describe('decidePrestart', () => {
   it('config: root, no-cgroups and ldconfig reach the argv', () => {
     const config = parseConfig('[nvidia-container-cli]\nroot = "/run/nvidia/driver"\nno-cgroups = true\nldconfig = "@/sbin/ldconfig.real"\n', '/etc/nvidia-container-runtime/config.toml');
     expect(argvOf({ env: ['NVIDIA_VISIBLE_DEVICES=0'] }, config)).toEqual([
-      '--root=/run/nvidia/driver', 'configure', '--ldconfig=@/sbin/ldconfig.real', '--no-cgroups', '--device=0', '--compute', '--utility', '--pid=4242', '/var/lib/docker/overlay2/x/merged',
+      '--root=/run/nvidia/driver', 'configure', '--ldconfig=@/sbin/ldconfig.real', '--cuda-compat-mode=ldconfig', '--no-cgroups', '--device=0', '--compute', '--utility', '--pid=4242', '/var/lib/docker/overlay2/x/merged',
     ]);
     const noLdconfig = parseConfig('[nvidia-container-cli]\nldconfig = ""\n', '/c.toml');
     expect(argvOf({ env: ['NVIDIA_VISIBLE_DEVICES=0'] }, noLdconfig).filter((a) => a.startsWith('--ldconfig'))).toEqual([]);
@@ -327,13 +327,13 @@ describe('conformance: our configure argv vs NVIDIA\'s legacy hook (PEER.md obse
     expect(ours.kind).toBe('cli');
     if (ours.kind !== 'cli') return;
     // The same command, the hook's own fixed arguments around it.
-    expect(ours.argv.slice(0, 2)).toEqual(['configure', '--ldconfig=@/sbin/ldconfig']);
+    expect(ours.argv.slice(0, 3)).toEqual(['configure', '--ldconfig=@/sbin/ldconfig', '--cuda-compat-mode=ldconfig']);
     expect(ours.argv.slice(-2)).toEqual(['--pid=4242', '/rootfs']);
-    const mine = flagsOf(ours.argv.slice(2, -2));
+    const mine = flagsOf(ours.argv.slice(3, -2));
     const theirs = flagsOf(want.slice('cli: '.length).split(' '));
     expect(mine).toEqual(theirs);
     // nothing else: every flag we pass is one of those compared
-    expect(ours.argv.slice(2, -2).every((a) => /^--(device|require|mig-config|mig-monitor|imex-channel|compat32|compute|display|graphics|ngx|utility|video)(=|$)/.test(a))).toBe(true);
+    expect(ours.argv.slice(3, -2).every((a) => /^--(device|require|mig-config|mig-monitor|imex-channel|compat32|compute|display|graphics|ngx|utility|video)(=|$)/.test(a))).toBe(true);
     if (r.differs) expect(flagsOf(r.nvidia.slice('cli: '.length).split(' '))).not.toEqual(mine);
   });
 

@@ -4,7 +4,8 @@
  * bundles and as Docker images via `docker import`.
  */
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { patchSoname } from '../../src/mock/elf-patch.js';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from './dist.js';
 
@@ -36,6 +37,23 @@ export async function makeGlibcRootfs(rootfs: string): Promise<string> {
   mkdirSync(join(rootfs, 'usr/local/bin'), { recursive: true });
   await execa('cc', ['-O2', '-o', join(rootfs, 'usr/local/bin/dlopen-probe'), join(PACKAGE_ROOT, 'test/fixtures/dlopen-probe.c'), '-ldl']);
   await execa('ldconfig', ['-r', rootfs]);
+  return rootfs;
+}
+
+/**
+ * A glibc rootfs that ships CUDA forward-compat libraries, as CUDA images do: /usr/local/cuda/compat/libcuda.so.<version>
+ * (soname libcuda.so.1) and libnvidia-ptxjitcompiler.so.<version>, real ELF objects made from the mock's stub, with
+ * the soname links the CUDA packages install.
+ */
+export async function makeCompatRootfs(rootfs: string, version: string): Promise<string> {
+  await makeGlibcRootfs(rootfs);
+  const compat = join(rootfs, 'usr/local/cuda/compat');
+  mkdirSync(compat, { recursive: true });
+  const stub = readFileSync(join(PACKAGE_ROOT, 'build/Release/libnvidia-stub.so'));
+  for (const [name, soname] of [['libcuda', 'libcuda.so.1'], ['libnvidia-ptxjitcompiler', 'libnvidia-ptxjitcompiler.so.1']] as const) {
+    writeFileSync(join(compat, `${name}.so.${version}`), patchSoname(stub, soname), { mode: 0o755 });
+    symlinkSync(`${name}.so.${version}`, join(compat, soname));
+  }
   return rootfs;
 }
 

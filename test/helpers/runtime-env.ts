@@ -17,10 +17,11 @@ export interface GpuHost {
   runcRoot: string;
 }
 
-export async function makeGpuHost(gpus = 4, extraToml = ''): Promise<GpuHost> {
+/** `mockArgs`: more mock-driver flags (--graphics, --gds, --driver-version …). */
+export async function makeGpuHost(gpus = 4, extraToml = '', mockArgs: readonly string[] = []): Promise<GpuHost> {
   const dir = tempDir('host');
   const driverRoot = join(dir, 'driver');
-  await execa(distBin('nvidia-ctk'), ['mock-driver', '--root', driverRoot, '--gpus', String(gpus)]);
+  await execa(distBin('nvidia-ctk'), ['mock-driver', '--root', driverRoot, '--gpus', String(gpus), ...mockArgs]);
   const topology = JSON.parse(readFileSync(join(driverRoot, 'etc/nvidia-mock/topology.json'), 'utf8')) as MockTopology;
   const configFile = join(dir, 'config.toml');
   writeConfig(configFile, driverRoot, extraToml);

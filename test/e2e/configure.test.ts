@@ -9,7 +9,8 @@ import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distBin, tempDir } from '../helpers/dist.js';
-import { makeGlibcRootfs } from '../helpers/images.js';
+import { makeCompatRootfs, makeGlibcRootfs } from '../helpers/images.js';
+import { sysfsBusId } from '../../src/host/graphics.js';
 import { makeGpuHost, type GpuHost } from '../helpers/runtime-env.js';
 import { tree } from '../helpers/tree.js';
 
@@ -27,9 +28,9 @@ interface Container {
 }
 
 /** A pre-pivot container: `unshare -m --propagation slave` sleeping, in a devices cgroup that denies all. */
-async function container(propagation = 'slave', base?: string): Promise<Container> {
+async function container(propagation = 'slave', base?: string, makeRootfs: (dir: string) => Promise<string> = makeGlibcRootfs): Promise<Container> {
   const dir = base ?? tempDir('cfg');
-  const rootfs = await makeGlibcRootfs(join(dir, `rootfs-${++counter}`));
+  const rootfs = await makeRootfs(join(dir, `rootfs-${++counter}`));
   const cgroup = join(DEVICES_CGROUP, `nvr-configure-${process.pid}-${counter}`);
   mkdirSync(cgroup);
   writeFileSync(join(cgroup, 'devices.deny'), 'a');
@@ -64,7 +65,7 @@ const configure = (c: Container, args: string[], globals: string[] = []) =>
 const mountsUnder = (mountinfo: string, rootfs: string) => mountinfo.split('\n').filter((l) => l.split(' ')[4]?.startsWith(rootfs));
 
 beforeAll(async () => {
-  host = await makeGpuHost(2);
+  host = await makeGpuHost(2, '', ['--graphics']);
 }, 120000);
 afterAll(() => rmSync(host.dir, { recursive: true, force: true }));
 
@@ -105,6 +106,52 @@ test('--no-cgroups leaves the device rules alone', async () => {
     expect(r.exitCode).toBe(0);
     expect(readFileSync(join(c.cgroup, 'devices.list'), 'utf8')).toBe(before);
     expect(await c.ns(`ls ${c.rootfs}/dev`)).toContain('nvidia0');
+  } finally {
+    await c.stop();
+  }
+});
+
+test('--graphics --display: the GPU\'s DRM nodes, by-path links, vendor/ICD files, modeset and X modules, live', async () => {
+  const c = await container();
+  try {
+    const r = await configure(c, ['--device=1', '--graphics', '--display', c.rootfs]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const bus = sysfsBusId(host.topology.gpus[1]!.pciBusId);
+    const out = await c.ns(`cd ${c.rootfs}; stat -c '%n %t:%T' dev/dri/card* dev/dri/renderD* dev/nvidia-modeset; echo ---; ` +
+      `readlink dev/dri/by-path/pci-${bus}-card dev/dri/by-path/pci-${bus}-render; echo ---; ` +
+      'cat usr/share/glvnd/egl_vendor.d/10_nvidia.json etc/vulkan/icd.d/nvidia_icd.json; ls usr/lib/x86_64-linux-gnu/nvidia/xorg; ' +
+      'readlink usr/lib/x86_64-linux-gnu/gbm/nvidia-drm_gbm.so');
+    const [nodes, links, files] = out.split('---\n');
+    expect(nodes!.trim().split('\n')).toEqual(['dev/dri/card2 e2:2', 'dev/dri/renderD129 e2:81', 'dev/nvidia-modeset c3:fe']);
+    expect(links!.trim().split('\n')).toEqual(['../card2', '../renderD129']);
+    expect(files).toContain('libEGL_nvidia.so.0');
+    expect(files).toContain('libGLX_nvidia.so.0');
+    expect(files).toContain('nvidia_drv.so');
+    expect(files).toContain('../libnvidia-allocator.so.550.54.15');
+    const rules = readFileSync(join(c.cgroup, 'devices.list'), 'utf8');
+    for (const rule of ['c 226:2 rwm', 'c 226:129 rwm', 'c 195:254 rwm']) expect(rules).toContain(rule);
+    expect(rules).not.toContain('c 226:1 ');
+  } finally {
+    await c.stop();
+  }
+});
+
+test.each([
+  ['(default: mount)', '/usr/lib/x86_64-linux-gnu/libcuda.so.560.35.03', []],
+  ['ldconfig', '/usr/local/cuda/compat/libcuda.so.560.35.03', ['--cuda-compat-mode=ldconfig']],
+  ['disabled', '/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15', ['--cuda-compat-mode=disabled']],
+])('--cuda-compat-mode %s: the ld cache resolves libcuda.so.1 to %s', async (_, want, flags) => {
+  const c = await container('slave', undefined, (d) => makeCompatRootfs(d, '560.35.03'));
+  try {
+    const r = await configure(c, ['--device=0', '--compute', '--utility', ...flags, c.rootfs]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    // The container's loader resolves through its cache: the first libcuda.so.1 entry is the one it takes.
+    const cache = await execa('/sbin/ldconfig', ['-C', join(c.rootfs, 'etc/ld.so.cache'), '-p']);
+    const first = cache.stdout.split('\n').find((l) => l.includes('libcuda.so.1 '))!;
+    const target = await c.ns(`readlink -f ${c.rootfs}${first.split(' => ')[1]}`);
+    expect(target.replace(c.rootfs, '')).toBe(want);
   } finally {
     await c.stop();
   }

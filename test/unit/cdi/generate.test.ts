@@ -10,11 +10,12 @@ import { Ajv } from 'ajv';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateCdiSpec, generateImexSpec } from '../../../src/cdi/generate.js';
+import { generateFeatureSpec, generateCdiSpec, generateImexSpec } from '../../../src/cdi/generate.js';
 import { loadCdiRegistry, resolveCdiDevices } from '../../../src/cdi/registry.js';
 import { CDI_SCHEMA } from '../../../src/cdi/schema.js';
 import type { CdiSpec } from '../../../src/cdi/types.js';
 import { minimumVersion, specProblem } from '../../../src/cdi/validate.js';
+import { thrown } from '../../helpers/errors.js';
 import { formatSpec } from '../../../src/cli/cdi-command.js';
 import { applyEdits } from '../../../src/edits/apply.js';
 import { buildEdits } from '../../../src/edits/build.js';
@@ -44,6 +45,7 @@ beforeAll(async () => {
   roots.gpu1 = await mockRoot('gpu1', ['--gpus', '1']);
   roots.gpu8 = await mockRoot('gpu8', ['--gpus', '8']);
   roots.mig = await mockRoot('mig', ['--gpus', '2', '--mig']);
+  roots.graphics = await mockRoot('graphics', ['--gpus', '2', '--graphics', '--gds', '--mofed', '--nvswitch', '--gdrcopy']);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -54,6 +56,7 @@ describe.each([
   ['gpu1', 'mock-1gpu.yaml'],
   ['gpu8', 'mock-8gpu.yaml'],
   ['mig', 'mock-mig.yaml'],
+  ['graphics', 'mock-graphics.yaml'],
 ])('generateCdiSpec on mock root %s', (key, golden) => {
   let spec: CdiSpec;
   beforeAll(() => {
@@ -277,5 +280,51 @@ describe('generateImexSpec (cdi generate --mode imex) on a mock root', () => {
   it('the GPU spec is unchanged by the channels (NVIDIA generates them only in the imex mode)', () => {
     const text = formatSpec(generateCdiSpec(inventory(roots.gpu1!), { hookPath: HOOK }), 'yaml');
     expect(text).not.toContain('imex');
+  });
+});
+
+describe('graphics and the companions in CDI specs', () => {
+  test('each GPU device carries its own DRM nodes and one create-symlinks hook for its by-path links; all has both GPUs\'', () => {
+    const inv = inventory(roots.graphics!);
+    const spec = generateCdiSpec(inv, { hookPath: HOOK });
+    const dev = (name: string) => spec.devices.find((d) => d.name === name)!.containerEdits;
+    expect(dev('1').deviceNodes!.map((n) => [n.path, n.major, n.minor])).toEqual([['/dev/nvidia1', 195, 1], ['/dev/dri/card2', 226, 2], ['/dev/dri/renderD129', 226, 129]]);
+    const bus = inv.driver.gpus[1]!.pciBusId.slice(4).toLowerCase();
+    expect(dev('1').hooks).toEqual([{
+      hookName: 'createContainer', path: HOOK, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], timeout: 30,
+      args: ['nvidia-runtime-hook', 'create-symlinks', '--link', `../card2::/dev/dri/by-path/pci-${bus}-card`, '--link', `../renderD129::/dev/dri/by-path/pci-${bus}-render`],
+    }]);
+    expect(dev(inv.driver.gpus[1]!.uuid)).toEqual(dev('1'));
+    expect(dev('all').deviceNodes!.filter((n) => n.path.startsWith('/dev/dri/')).map((n) => n.path)).toEqual(['/dev/dri/card1', '/dev/dri/renderD128', '/dev/dri/card2', '/dev/dri/renderD129']);
+    expect(dev('all').hooks).toHaveLength(1);
+    expect(dev('all').hooks![0]!.args!.filter((a) => a.startsWith('../'))).toHaveLength(4);
+    // the companions never enter the GPU spec: they have specs of their own
+    expect(JSON.stringify(spec)).not.toMatch(/nvidia-fs|infiniband|nvswitch|gdrdrv|cufile/);
+    const mounts = spec.containerEdits!.mounts!.map((m) => m.containerPath);
+    expect(mounts).toEqual(expect.arrayContaining(['/usr/share/glvnd/egl_vendor.d/10_nvidia.json', '/etc/vulkan/icd.d/nvidia_icd.json', '/usr/lib/x86_64-linux-gnu/nvidia/xorg/nvidia_drv.so']));
+  });
+
+  test('--mode gds|mofed|nvswitch|gdrcopy: one device `all` of kind nvidia.com/<mode>, valid; none on a host without the nodes', () => {
+    const inv = inventory(roots.graphics!);
+    const want: Record<string, string[]> = {
+      gds: ['/dev/nvidia-fs0', '/dev/nvidia-fs1', '/dev/nvidia-fs2', '/dev/nvidia-fs3'],
+      mofed: ['/dev/infiniband/rdma_cm', '/dev/infiniband/uverbs0', '/dev/infiniband/uverbs1'],
+      nvswitch: ['/dev/nvidia-nvswitch0', '/dev/nvidia-nvswitch1', '/dev/nvidia-nvswitch2', '/dev/nvidia-nvswitch3', '/dev/nvidia-nvswitchctl'],
+      gdrcopy: ['/dev/gdrdrv'],
+    };
+    for (const [mode, nodes] of Object.entries(want)) {
+      const spec = generateFeatureSpec(inv, mode as 'gds');
+      expect(spec.kind).toBe(`nvidia.com/${mode}`);
+      expect(spec.devices.map((d) => d.name)).toEqual(['all']);
+      expect(spec.devices[0]!.containerEdits.deviceNodes!.map((n) => n.path)).toEqual(nodes);
+      expect(specProblem(spec)).toBeUndefined();
+    }
+    expect(generateFeatureSpec(inv, 'gds').devices[0]!.containerEdits.mounts!.map((m) => m.containerPath)).toEqual(['/etc/cufile.json', '/run/udev']);
+    expect(generateFeatureSpec(inv, 'gds', { vendor: 'example.com', class: 'storage' }).kind).toBe('example.com/storage');
+    for (const mode of ['gds', 'mofed', 'nvswitch', 'gdrcopy'] as const) {
+      const e = thrown(() => generateFeatureSpec(inventory(roots.gpu1!), mode));
+      expect(e.code).toBe('DEVICE');
+      expect(e.message).toMatch(/device nodes found under .*: a CDI spec needs at least one device/);
+    }
   });
 });

@@ -110,6 +110,38 @@ describe('list filters', () => {
   });
 });
 
+describe('list on a graphics root, with driver options', () => {
+  let root: string;
+  let topology: MockTopology;
+  beforeAll(async () => ({ root, topology } = await mockRoot(['--gpus', '2', '--graphics'])));
+
+  test('--graphics --display --device 1: the GPU\'s DRM nodes, modeset, the configuration files and X modules', async () => {
+    const out = JSON.parse((await execa(cli, ['--root', root, 'list', '--json', '--device', '1', '--graphics', '--display'])).stdout) as { files: { kind: string; path: string; hostPath: string }[] };
+    const of = (kind: string) => out.files.filter((f) => f.kind === kind).map((f) => f.path);
+    expect(of('device')).toEqual(['/dev/nvidiactl', '/dev/nvidia-modeset', '/dev/nvidia1', '/dev/dri/card2', '/dev/dri/renderD129']);
+    expect(of('config')).toEqual([
+      '/usr/share/glvnd/egl_vendor.d/10_nvidia.json', '/usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json',
+      '/usr/share/egl/egl_external_platform.d/10_nvidia_wayland.json', '/usr/share/nvidia/nvoptix.bin',
+      '/etc/vulkan/icd.d/nvidia_icd.json', '/etc/vulkan/implicit_layer.d/nvidia_layers.json',
+      '/usr/share/X11/xorg.conf.d/10-nvidia.conf', '/etc/X11/xorg.conf.d/nvidia-drm-outputclass.conf',
+      '/usr/lib/x86_64-linux-gnu/nvidia/xorg/nvidia_drv.so', `/usr/lib/x86_64-linux-gnu/nvidia/xorg/libglxserver_nvidia.so.${topology.driverVersion}`,
+    ]);
+    // the ICD lives in /usr/share on this host and goes to /etc in the container
+    expect(out.files.find((f) => f.path === '/etc/vulkan/icd.d/nvidia_icd.json')!.hostPath).toBe(join(root, 'usr/share/vulkan/icd.d/nvidia_icd.json'));
+    expect(of('library')).toContain(`/usr/lib/x86_64-linux-gnu/libnvidia-egl-gbm.so.1.1.1`);
+  });
+
+  test('--no-glvnd: NVIDIA\'s libGL and libEGL (they need its GL core), no vendor libraries; --no-uvm --no-mps --no-persistenced', async () => {
+    const libs = (await execa(cli, ['--root', root, 'list', '--graphics', '--no-glvnd'])).stdout;
+    expect(libs).toContain(`libGL.so.${topology.driverVersion}`);
+    expect(libs).toContain(`libEGL.so.${topology.driverVersion}`);
+    expect(libs).not.toContain('libGLX_nvidia');
+    const opts = (await execa(cli, ['--root', root, 'list', '--device', '0', '--compute', '--utility', '--no-uvm', '--no-mps', '--no-persistenced'])).stdout;
+    expect(opts).not.toMatch(/nvidia-uvm|mps|persistenced\/socket/);
+    expect(opts).toContain('nvidia-smi');
+  });
+});
+
 describe('topologies', () => {
   test('minors that differ from indices, and MIG devices', async () => {
     const base = await mockRoot(['--gpus', '2', '--mig']);

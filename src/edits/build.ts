@@ -75,7 +75,7 @@ export function linksHook(links: readonly LinkEdit[], target: HookTarget): Hook 
   return { hookName: 'createContainer', path: target.hookPath, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_SECONDS };
 }
 
-/** A library of `files` by its soname prefix and the driver version ("libcuda.so" → ".../libcuda.so.550.54.15"). */
+/** The versioned library of `prefix` among `libraries` ("libcuda.so" → ".../libcuda.so.550.54.15"). */
 const versioned = (libraries: readonly string[], prefix: string): string | undefined =>
   libraries.find((l) => posix.basename(l).startsWith(`${prefix}.`) && /\.so\.[0-9.]+$/.test(l));
 

@@ -25,6 +25,12 @@ export const CONFIG_PATH_ENV: string = contract.configPathEnv;
 export const NODE_ENV: readonly string[] = contract.nodeEnv;
 /** Names the sealed memfd holding the caller's whole environment, which runc gets unchanged. */
 export const CALLER_ENV_FD_VAR: string = contract.callerEnvFdVar;
+/** The warm path (docs/performance.md): the service's socket, the first record of every message, how long the
+ *  launcher waits for an answer before it runs the cold path, and the largest message either side accepts. */
+export const SERVE_SOCKET: string = contract.serveSocket;
+export const SERVE_MAGIC: string = contract.serveMagic;
+export const SERVE_DEADLINE_MS: number = contract.serveDeadlineMs;
+export const SERVE_MAX_MESSAGE_BYTES: number = contract.serveMaxMessageBytes;
 /** Byte strings without which a spec is never a GPU container (config.toml adds its annotation prefixes). */
 export const GPU_MARKERS: readonly string[] = Object.freeze([...contract.gpuMarkers]);
 

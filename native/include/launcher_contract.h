@@ -10,6 +10,10 @@
 #define NVR_DEFAULT_CONFIG "/etc/nvidia-container-runtime/config.toml"
 #define NVR_CONFIG_ENV "NVIDIA_CTK_CONFIG_FILE_PATH"
 #define NVR_CALLER_ENV_FD_VAR "NVIDIA_RUNTIME_CALLER_ENV_FD"
+#define NVR_SERVE_SOCKET "/run/nvidia-runtime/serve.sock"
+#define NVR_SERVE_MAGIC "nvidia-runtime-serve 1"
+#define NVR_SERVE_DEADLINE_MS 1000
+#define NVR_SERVE_MAX_MESSAGE_BYTES 33685504
 
 struct nvr_flag {
     const char *name;      /* as written after the dashes */

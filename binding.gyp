@@ -111,7 +111,7 @@
       "target_name": "nvidia_runtime_launcher",
       "type": "executable",
       "product_name": "nvidia-runtime",
-      "sources": ["native/launcher/launcher.c"],
+      "sources": ["native/launcher/launcher.c", "native/launcher/serve_client.c"],
       "defines": ["NODE_EXECUTABLE=\"<!(node -p process.execPath)\""],
     },
     {

@@ -9,6 +9,8 @@
  *   argv outside the part of runc's grammar modelled here (launcher_contract.h)           -> Node
  *   verb that never creates a container                                                   -> execv(runc)
  *   create/run whose spec holds no GPU marker and no escape that could spell one          -> execv(runc)
+ *   create/run going to Node only because its spec holds a GPU marker: ask the service first (serve_client.c,
+ *   docs/warm-path.md); a usable answer -> (write config.json atomically,) execv(runc); else -> Node
  *   anything else                                                                         -> Node
  *
  * Guessing wrong toward Node costs a Node start; guessing wrong toward runc would lose a GPU, so every doubt goes
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "../include/launcher_contract.h" /* generated from src/runtime/launcher-contract.json */
+#include "serve_client.h"
 
 #ifndef NODE_EXECUTABLE
 #error "define NODE_EXECUTABLE: the absolute path of the node binary the runtime was built for"
@@ -45,6 +48,8 @@ static char g_view[NVR_VIEW_MAX_BYTES + 1];
 static const char *g_runc;            /* from the view */
 static const char *g_markers[MAX_MARKERS];
 static size_t g_marker_count;
+static const char *g_bundle;          /* create/run: the bundle scanned */
+static int g_warm;                    /* 1: Node only because the spec holds a GPU marker (the warm path may answer) */
 
 /* Records why this call goes to Node; returns 0 so callers can `return to_node(...)`. */
 __attribute__((format(printf, 1, 2))) static int to_node(const char *fmt, ...)
@@ -71,7 +76,16 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
     return h;
 }
 
-/* stat(2) identity as the view writes it: "dev,ino,mode,uid,size,mtime_ns,ctime_ns", "-" when absent. */
+/* The identity of a stat(2) result: "dev,ino,mode,uid,size,mtime_ns,ctime_ns" (src/launcher-contract.ts). */
+void nvr_format_identity(const struct stat *st, char *out, size_t n)
+{
+    snprintf(out, n, "%llu,%llu,%u,%u,%lld,%lld,%lld", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+             (unsigned)st->st_mode, (unsigned)st->st_uid, (long long)st->st_size,
+             (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+             (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec);
+}
+
+/* stat(2) identity as the view writes it, "-" when absent. */
 static void identity(const char *path, char *out, size_t n)
 {
     struct stat st;
@@ -79,14 +93,11 @@ static void identity(const char *path, char *out, size_t n)
         snprintf(out, n, "%s", errno == ENOENT || errno == ENOTDIR ? "-" : "?");
         return;
     }
-    snprintf(out, n, "%llu,%llu,%u,%u,%lld,%lld,%lld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-             (unsigned)st.st_mode, (unsigned)st.st_uid, (long long)st.st_size,
-             (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-             (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
+    nvr_format_identity(&st, out, n);
 }
 
 /* Owned by root (or by us) and writable by nobody else: the rule for every file that decides what runs. */
-static int trusted(const struct stat *st)
+int nvr_trusted(const struct stat *st)
 {
     return (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & NVR_UNTRUSTED_MODE_BITS);
 }
@@ -122,7 +133,7 @@ static int load_view(void)
 
     int dfd = open(NVR_VIEW_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (dfd < 0 || fstat(dfd, &st) != 0 || !trusted(&st)) {
+    if (dfd < 0 || fstat(dfd, &st) != 0 || !nvr_trusted(&st)) {
         if (dfd >= 0)
             close(dfd);
         return to_node("no trusted launcher view directory %s", NVR_VIEW_DIR);
@@ -132,7 +143,7 @@ static int load_view(void)
     if (fd < 0)
         return to_node("no launcher view %s/%s for this config file and PATH yet", NVR_VIEW_DIR, name);
     ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && trusted(&st) && st.st_size <= NVR_VIEW_MAX_BYTES)
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && nvr_trusted(&st) && st.st_size <= NVR_VIEW_MAX_BYTES)
         n = read(fd, g_view, NVR_VIEW_MAX_BYTES + 1);
     close(fd);
     if (n <= 0 || n > NVR_VIEW_MAX_BYTES || g_view[n - 1] != '\0')
@@ -317,8 +328,10 @@ static int spec_is_plain(const char *buf, size_t size)
     unsigned char alphabet[128] = {0};
     int non_ascii = 0;
     for (size_t m = 0; m < g_marker_count; m++) {
-        if (memmem(buf, size, g_markers[m], strlen(g_markers[m])))
+        if (memmem(buf, size, g_markers[m], strlen(g_markers[m]))) {
+            g_warm = 1;
             return to_node("GPU marker \"%s\" in the spec", g_markers[m]);
+        }
         for (const unsigned char *p = (const unsigned char *)g_markers[m]; *p; p++) {
             if (*p < 128)
                 alphabet[*p] = 1;
@@ -392,6 +405,7 @@ static int certain_pass_through(int argc, char **argv)
         if (strcmp(argv[verb], NVR_CREATE_VERBS[k].verb) != 0)
             continue;
         const char *bundle = find_bundle(argc, argv, verb, NVR_CREATE_VERBS[k].flags);
+        g_bundle = bundle;
         return bundle && bundle_is_plain(bundle);
     }
     return to_node("unknown verb %s", argv[verb]);
@@ -519,6 +533,9 @@ int main(int argc, char **argv)
         argv[0] = (char *)g_runc;
         execv(g_runc, argv);
         /* runc vanished since the view was written: Node finds the runtime again, or says why it cannot. */
+    } else if (g_warm) {
+        /* The warm path (docs/warm-path.md): returns only when the cold path must run. */
+        nvr_serve_try(argv, g_runc, g_bundle);
     }
     exec_node(argc, argv, "main.js", 1);
 }

@@ -49,6 +49,7 @@ static const char *g_runc;            /* from the view */
 static const char *g_markers[MAX_MARKERS];
 static size_t g_marker_count;
 static const char *g_bundle;          /* create/run: the bundle scanned */
+static struct stat g_spec_st;         /* and its config.json */
 static int g_warm;                    /* 1: Node only because the spec holds a GPU marker (the warm path may answer) */
 
 /* Records why this call goes to Node; returns 0 so callers can `return to_node(...)`. */
@@ -376,6 +377,7 @@ static int bundle_is_plain(const char *bundle)
         close(fd);
         return to_node("%s/config.json is not a regular file under %d bytes", bundle, NVR_SPEC_MAX_BYTES);
     }
+    g_spec_st = st;
     if (st.st_size == 0) {
         close(fd);
         return 1;
@@ -535,7 +537,7 @@ int main(int argc, char **argv)
         /* runc vanished since the view was written: Node finds the runtime again, or says why it cannot. */
     } else if (g_warm) {
         /* The warm path (docs/warm-path.md): returns only when the cold path must run. */
-        nvr_serve_try(argv, g_runc, g_bundle);
+        nvr_serve_try(argv, g_runc, g_bundle, &g_spec_st);
     }
     exec_node(argc, argv, "main.js", 1);
 }

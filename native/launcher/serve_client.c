@@ -469,7 +469,8 @@ static void exec_runc(char **argv, const char *runc)
 }
 
 /* Checks and applies a `write` answer; returns (cold path) when it does not match what the launcher scanned. */
-static void apply_write(char **argv, const char *runc, const char *bundle, const char *cwd, const struct answer *a)
+static void apply_write(char **argv, const char *runc, const char *bundle, const struct stat *scanned, const char *cwd,
+                        const struct answer *a)
 {
     static char expected[PATH_MAX];
     if (!spec_path(expected, sizeof expected, cwd, bundle) || strcmp(a->file, expected) != 0)
@@ -486,11 +487,12 @@ static void apply_write(char **argv, const char *runc, const char *bundle, const
         return;
     struct stat st, lst;
     char now[160];
-    /* The identity the service read (stat, following links, as the view's fingerprints), and a regular file
-     * itself (writeFileAtomic refuses a link): else it changed since, or the runtime must say why it refuses it. */
+    /* The identity the service read (stat, following links, as the view's fingerprints); a regular file itself
+     * (writeFileAtomic refuses a link); the very file the launcher scanned (the path the runtime names it by is
+     * lexical, runc's is the kernel's: "link/.." may differ). Else the cold path decides, or says why it refuses. */
     if (fstatat(dfd, SPEC_NAME, &st, 0) != 0 || (nvr_format_identity(&st, now, sizeof now), strcmp(now, a->ident) != 0) ||
         fstatat(dfd, SPEC_NAME, &lst, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(lst.st_mode) || lst.st_ino != st.st_ino ||
-        lst.st_dev != st.st_dev) {
+        lst.st_dev != st.st_dev || st.st_ino != scanned->st_ino || st.st_dev != scanned->st_dev) {
         close(dfd);
         return;
     }
@@ -502,7 +504,7 @@ static void apply_write(char **argv, const char *runc, const char *bundle, const
     exit(1);
 }
 
-void nvr_serve_try(char **argv, const char *runc, const char *bundle)
+void nvr_serve_try(char **argv, const char *runc, const char *bundle, const struct stat *scanned)
 {
     static char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/' || !socket_trusted())
@@ -517,7 +519,7 @@ void nvr_serve_try(char **argv, const char *runc, const char *bundle)
     struct answer a;
     if (buf && parse_answer(buf, size, &a) && strcmp(a.runc, runc) == 0) {
         if (a.write)
-            apply_write(argv, runc, bundle, cwd, &a);
+            apply_write(argv, runc, bundle, scanned, cwd, &a);
         else
             exec_runc(argv, runc); /* on failure (runc vanished), Node finds the runtime again, or says why not */
     }

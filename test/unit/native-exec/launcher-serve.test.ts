@@ -7,12 +7,13 @@
  * "the cold path ran" is visible in config.json, and "the warm path ran" is config.json holding exactly the answer.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SERVE_DEADLINE_MS, SERVE_MAGIC, SERVE_MAX_MESSAGE_BYTES, SERVE_SOCKET, statIdentity, VIEW_DIR } from '../../../src/launcher-contract.js';
+import fc from 'fast-check';
 import { viewFileName } from '../../../src/runtime/launcher-view.js';
-import { distBin, tempDir } from '../../helpers/dist.js';
+import { distBin, PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
 
 const PATH = '/usr/bin:/bin';
 const GPU_SPEC = JSON.stringify({ ociVersion: '1.0.2', process: { args: ['sh'], env: ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=all'] }, root: { path: 'rootfs' } });
@@ -97,7 +98,7 @@ const sendAndEnd = (bytes: Buffer): Answer => (_req, socket) => { socket.end(byt
 
 // ---- running the launcher -----------------------------------------------------------------------------------
 
-interface Opts { env?: Record<string, string | undefined>; cwd?: string; name?: string }
+interface Opts { env?: Record<string, string | undefined>; cwd?: string; name?: string; bin?: string }
 const envOf = (opts: Opts): Record<string, string> =>
   Object.fromEntries(Object.entries({ PATH, NVIDIA_CTK_CONFIG_FILE_PATH: config, ...opts.env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
 
@@ -105,7 +106,7 @@ const envOf = (opts: Opts): Record<string, string> =>
 function launch(args: string[], opts: Opts = {}): Promise<{ status: number | null; stdout: Buffer; stderr: string; ms: number }> {
   const start = Date.now();
   return new Promise((ok, fail) => {
-    const child = spawn(distBin(opts.name ?? 'nvidia-runtime'), args, { env: envOf(opts), cwd: opts.cwd ?? dir });
+    const child = spawn(opts.bin ?? distBin(opts.name ?? 'nvidia-runtime'), args, { env: envOf(opts), cwd: opts.cwd ?? dir });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c) => out.push(c));
@@ -405,3 +406,77 @@ describe('the service is never contacted', () => {
   });
 });
 
+
+/** What a correct client makes of an answer (docs/warm-path.md), for the differential fuzz below. */
+function referenceParse(buf: Buffer): { kind: 'runc' | 'write'; r: string; f?: string; i?: string; text?: Buffer } | null {
+  let at = 0;
+  const next = (): string | null => {
+    const nul = buf.indexOf(0, at);
+    if (nul < 0) return null;
+    const rec = buf.subarray(at, nul).toString('latin1');
+    at = nul + 1;
+    return rec;
+  };
+  if (next() !== SERVE_MAGIC) return null;
+  const kind = next();
+  if (kind !== 'runc' && kind !== 'write') return null;
+  const r = next();
+  if (!r || r[0] !== 'r' || r[1] !== '/') return null;
+  if (kind === 'runc') return next() === '.' && at === buf.length ? { kind, r: r.slice(1) } : null;
+  const f = next();
+  const i = next();
+  const n = next();
+  if (!f || f[0] !== 'f' || f[1] !== '/' || !i || i[0] !== 'i' || i.length < 2 || !n || !/^n(0|[1-9][0-9]*)$/.test(n)) return null;
+  const len = Number(n.slice(1));
+  if (buf.length - at !== len + 2 || buf[at + len] !== 0x2e || buf[at + len + 1] !== 0) return null;
+  return { kind, r: r.slice(1), f: f.slice(1), i: i.slice(1), text: buf.subarray(at, at + len) };
+}
+
+describe('the client built with ASan+UBSan', () => {
+  let bin: string;
+  beforeAll(() => {
+    execFileSync('make', ['-s', '-f', 'native/Makefile.dev', 'build/dev/nvidia-runtime-asan'], { cwd: PACKAGE_ROOT });
+    // <prefix>/bin/nvidia-runtime with <prefix>/runtime -> dist/runtime: the launcher finds the real runtime.
+    const prefix = join(dir, 'asan-prefix');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    bin = join(prefix, 'bin', 'nvidia-runtime');
+    copyFileSync(join(PACKAGE_ROOT, 'build/dev/nvidia-runtime-asan'), bin);
+    chmodSync(bin, 0o755);
+    symlinkSync(join(PACKAGE_ROOT, 'dist', 'runtime'), join(prefix, 'runtime'));
+  });
+
+  test('mutated answers: never a finding; warm exactly when a correct client would be, with exactly its bytes', async () => {
+    const seen = { write: 0, runc: 0, cold: 0 };
+    let answer: Buffer = Buffer.alloc(0);
+    server = await fakeService((_req, socket) => { socket.end(answer); });
+    await fc.assert(fc.asyncProperty(
+      fc.boolean(), fc.nat(400), fc.nat(6), fc.uint8Array({ maxLength: 4 }), fc.nat(3),
+      async (asWrite, at, drop, ins, keep) => {
+        const b = bundle();
+        const good = asWrite ? writeFor(b, '{"a":1}\n') : runcAnswer(runc);
+        const cut = Math.min(at, good.length);
+        // keep == 0: the answer as it is (both outcomes must occur); else a mutation at `at`
+        answer = keep === 0 ? good : Buffer.concat([good.subarray(0, cut), Buffer.from(ins), good.subarray(cut + drop)]);
+        const args = ['create', '--bundle', b, 'id1'];
+        const r = await launch(args, { bin });
+        expect(r.stderr).toBe(''); // a sanitizer report would be here
+        expect(r.status).toBe(0);
+        expect(runcSaw(r.stdout)?.argv).toEqual(args);
+        const ref = referenceParse(answer);
+        const file = join(b, 'config.json');
+        const usable = ref !== null && ref.r === runc && (ref.kind === 'runc' || (ref.f === file && ref.i !== undefined));
+        if (usable && ref!.kind === 'write' && readFileSync(file).equals(ref!.text!)) seen.write++;
+        else if (usable && ref!.kind === 'runc' && spec(b) === GPU_SPEC) seen.runc++;
+        else {
+          // cold: the real runtime's edits; a write answer whose identity no longer matched is cold too
+          expect(coldRan(b)).toBe(true);
+          if (usable) expect(ref!.kind === 'write' && ref!.i !== good.toString('latin1').match(/\0i([^\0]*)\0/)![1]).toBe(true);
+          seen.cold++;
+        }
+      },
+    ), { numRuns: 120, seed: 20261202 });
+    expect(seen.write).toBeGreaterThan(5);
+    expect(seen.runc).toBeGreaterThan(5);
+    expect(seen.cold).toBeGreaterThan(30);
+  }, 120_000);
+});

@@ -235,6 +235,26 @@ describe('answers the launcher acts on', () => {
     expect(readFileSync(join(elsewhere, name, 'config.json'), 'utf8')).not.toBe(NEW_TEXT);
   });
 
+  test('a failed replacement: the runtime\'s one line, exit 1, nothing replaced, no temp file left', async () => {
+    const b = bundle();
+    server = await fakeService(sendAndEnd(writeFor(b, `${'x'.repeat(4096)}\n`)));
+    // A file size limit of 1 KiB (SIGXFSZ ignored, so write(2) fails with EFBIG instead of killing the launcher).
+    const args = ['create', '--bundle', b, 'id1'];
+    const r = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), ...args], { bin: '/bin/sh' });
+    expect(r.stderr).toBe(`nvidia-runtime: writing ${join(b, 'config.json')}: write failed (EFBIG); check that the directory is writable and the filesystem is not full or read-only\n`);
+    expect(r.status).toBe(1);
+    expect(runcSaw(r.stdout)).toBeNull();
+    expect(spec(b)).toBe(GPU_SPEC);
+    expect(readdirSync(b)).toEqual(['config.json']);
+    // The cold path's own line for the same failure (no service; a spec whose edited text is over the limit too).
+    await server.close();
+    const big = JSON.stringify({ ...JSON.parse(GPU_SPEC), annotations: { pad: 'x'.repeat(4096) } });
+    const c = bundle(big);
+    const cold = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), 'create', '--bundle', c, 'id1'], { bin: '/bin/sh' });
+    expect([cold.status, cold.stderr.replace(c, b)]).toEqual([1, r.stderr]);
+    expect(spec(c)).toBe(big);
+  });
+
   test('runc: runc runs, config.json untouched', async () => {
     const b = bundle();
     server = await fakeService(sendAndEnd(runcAnswer(runc)));

@@ -6,11 +6,12 @@
  * put in them. Where CDI (FACTS §3.5) differs, on purpose: mounts are replaced in place and never re-sorted,
  * cgroup rules are not added twice, hooks are not appended twice.
  */
+import { posix } from 'node:path';
 import { isLosslessNumber } from 'lossless-json';
 import { NvrError } from '../errors.js';
 import { jsonNumberText } from '../oci/spec-file.js';
 import type { JsonNumber, JsonObject, JsonValue, OciDeviceRule, OciHook, OciLinuxDevice, OciMount, OciSpec } from '../oci/types.js';
-import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, type IntelRdt, sameDestination } from './types.js';
+import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, type IntelRdt } from './types.js';
 
 const FIX_SPEC = 'the bundle config.json has a field of the wrong type; recreate the container';
 const FIX_EDITS = 'fix the CDI spec or configuration that produced this edit';
@@ -48,8 +49,8 @@ function editError(what: string): NvrError {
   return new NvrError('INPUT', `container edits: ${what}`, { fix: FIX_EDITS });
 }
 
-const sameNumber = (a: JsonValue | undefined, b: number | undefined): boolean =>
-  b === undefined ? a === undefined : a !== undefined && (typeof a === 'number' || isLosslessNumber(a)) && jsonNumberText(a as JsonNumber) === String(b);
+/** The normal form sameDestination (./types.ts) compares: `/a/b/` and `/a//b` are the same destination. */
+const normalDestination = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
 
 // ---- env ----
 
@@ -61,17 +62,39 @@ function applyEnv(spec: OciSpec, env: readonly string[]): void {
   }
   if (env.length === 0) return;
   const list = arrayAt<string>(objectAt(spec, 'process', 'process'), 'env', 'process.env');
-  for (const kv of env) {
-    const key = envKey(kv);
-    const first = list.findIndex((e) => typeof e === 'string' && envKey(e) === key);
-    if (first < 0) {
-      list.push(kv);
+  // Each key we set ends up once: at its first place in the list (or appended, in the order we first set it), with
+  // the last value we give it; every other entry for the same key collapses into it (one NVIDIA_VISIBLE_DEVICES,
+  // never two). Linear: a map of our keys instead of a search of the list per entry.
+  const ours = new Map<string, string>();
+  for (const kv of env) ours.set(envKey(kv), kv);
+  replaceContents(list, upsertAll(list, ours, (e) => (typeof e === 'string' ? envKey(e) : undefined)));
+}
+
+/**
+ * The list after upserting `ours` (key → the entry to keep): an entry whose key is one of ours is replaced by ours
+ * at its first occurrence and dropped at later ones; our keys absent from the list are appended in map order.
+ */
+function upsertAll<T>(list: readonly T[], ours: ReadonlyMap<string, T>, keyOf: (x: T) => string | undefined): T[] {
+  const out: T[] = [];
+  const placed = new Set<string>();
+  for (const x of list) {
+    const k = keyOf(x);
+    const mine = k === undefined ? undefined : ours.get(k);
+    if (mine === undefined) {
+      out.push(x);
       continue;
     }
-    list[first] = kv;
-    // Collapse every other entry for the same key into this one: one NVIDIA_VISIBLE_DEVICES, never two.
-    for (let i = list.length - 1; i > first; i--) if (typeof list[i] === 'string' && envKey(list[i]) === key) list.splice(i, 1);
+    if (placed.has(k!)) continue;
+    placed.add(k!);
+    out.push(mine);
   }
+  for (const [k, v] of ours) if (!placed.has(k)) out.push(v);
+  return out;
+}
+
+function replaceContents<T>(list: T[], items: readonly T[]): void {
+  list.length = 0;
+  for (const x of items) list.push(x);
 }
 
 // ---- device nodes ----
@@ -102,15 +125,17 @@ function deviceRule(d: DeviceNode): OciDeviceRule | undefined {
   return { allow: true, type: d.type === 'u' ? 'c' : d.type, major: d.major, minor: d.minor, access: d.permissions ?? 'rwm' };
 }
 
-function sameRule(r: JsonValue, want: OciDeviceRule): boolean {
-  return (
-    isObject(r) &&
-    r.allow === true &&
-    r.type === want.type &&
-    sameNumber(r.major, want.major as number) &&
-    sameNumber(r.minor, want.minor as number) &&
-    r.access === want.access
-  );
+/** The identity sameRule compares: allow, type, major and minor (as JSON number text) and access. */
+const ruleKey = (type: unknown, major: string, minor: string, access: unknown): string => JSON.stringify([type, major, minor, access]);
+const numberText = (v: JsonValue | undefined): string | undefined =>
+  v !== undefined && (typeof v === 'number' || isLosslessNumber(v)) ? jsonNumberText(v as JsonNumber) : undefined;
+
+/** The key of an existing rule that can equal one of ours (an allow rule with numbers); undefined for any other. */
+function existingRuleKey(r: JsonValue): string | undefined {
+  if (!isObject(r) || r.allow !== true || typeof r.type !== 'string' || typeof r.access !== 'string') return undefined;
+  const major = numberText(r.major);
+  const minor = numberText(r.minor);
+  return major === undefined || minor === undefined ? undefined : ruleKey(r.type, major, minor, r.access);
 }
 
 function applyDeviceNodes(spec: OciSpec, nodes: readonly DeviceNode[]): void {
@@ -118,15 +143,32 @@ function applyDeviceNodes(spec: OciSpec, nodes: readonly DeviceNode[]): void {
   if (prepared.length === 0) return;
   const linux = objectAt(spec, 'linux', 'linux');
   const devices = arrayAt<JsonValue>(linux, 'devices', 'linux.devices');
+  // A node replaces the first device with its path (later duplicates already in the spec stay), else is appended.
+  const firstByPath = new Map<string, number>();
+  devices.forEach((x, i) => {
+    if (isObject(x) && typeof x.path === 'string' && !firstByPath.has(x.path)) firstByPath.set(x.path, i);
+  });
   for (const { dev } of prepared) {
-    const i = devices.findIndex((x) => isObject(x) && x.path === dev.path);
-    if (i < 0) devices.push(dev);
+    const i = firstByPath.get(dev.path);
+    if (i === undefined) firstByPath.set(dev.path, devices.push(dev) - 1);
     else devices[i] = dev;
   }
   const rules = prepared.flatMap(({ rule }) => (rule ? [rule] : []));
   const existing = linux.resources;
   const existingRules = isObject(existing) && Array.isArray(existing.devices) ? existing.devices : [];
-  const missing = rules.filter((r, i) => !existingRules.some((x) => sameRule(x, r)) && !rules.slice(0, i).some((x) => sameRule(x, r)));
+  // A rule is added unless the spec (or an earlier rule of ours) already has the same one.
+  const have = new Set<string>();
+  for (const x of existingRules) {
+    const k = existingRuleKey(x);
+    if (k !== undefined) have.add(k);
+  }
+  const missing: OciDeviceRule[] = [];
+  for (const r of rules) {
+    const k = ruleKey(r.type, String(r.major), String(r.minor), r.access);
+    if (have.has(k)) continue;
+    have.add(k);
+    missing.push(r);
+  }
   if (missing.length === 0) return;
   arrayAt<JsonValue>(objectAt(linux, 'resources', 'linux.resources'), 'devices', 'linux.resources.devices').push(...missing);
 }
@@ -141,19 +183,27 @@ function applyMounts(spec: OciSpec, mounts: ContainerEdits['mounts'] & object): 
   }
   if (mounts.length === 0) return;
   const list = arrayAt<JsonValue>(spec, 'mounts', 'mounts');
+  // Each destination we mount ends up once: at the place of the first mount on it (or appended, in the order we
+  // first mount it), with our last mount for it; later mounts on it, which would shadow ours, are dropped. Linear:
+  // destinations are compared by their normal form (sameDestination), through a map.
+  const norm = memoNormalDestination();
+  const ours = new Map<string, JsonValue>();
   for (const m of mounts) {
     const oci: OciMount = { destination: m.containerPath, type: m.type ?? 'bind', source: m.hostPath };
     if (m.options) oci.options = [...m.options];
-    const same = (x: JsonValue): boolean => isObject(x) && typeof x.destination === 'string' && sameDestination(x.destination, m.containerPath);
-    const first = list.findIndex(same);
-    if (first < 0) {
-      list.push(oci);
-      continue;
-    }
-    // Replace in place; drop later mounts on the same destination, which would shadow ours.
-    list[first] = oci;
-    for (let i = list.length - 1; i > first; i--) if (same(list[i])) list.splice(i, 1);
+    ours.set(norm(m.containerPath), oci as JsonValue);
   }
+  replaceContents(list, upsertAll(list, ours, (x) => (isObject(x) && typeof x.destination === 'string' ? norm(x.destination) : undefined)));
+}
+
+/** normalDestination, memoised for one call (a spec names the same few directories many times). */
+function memoNormalDestination(): (p: string) => string {
+  const seen = new Map<string, string>();
+  return (p) => {
+    let n = seen.get(p);
+    if (n === undefined) seen.set(p, (n = normalDestination(p)));
+    return n;
+  };
 }
 
 // ---- hooks ----
@@ -212,11 +262,20 @@ export function removeHooks(spec: OciSpec, predicate: (hook: OciHook, hookName: 
 
 function applyGids(spec: OciSpec, gids: readonly number[]): void {
   for (const g of gids) if (!isUint(g) || g > 0xffffffff) throw editError(`additional GID ${JSON.stringify(g)} must be an integer in 0..4294967295`);
-  const wanted = gids.filter((g, i) => g !== 0 && gids.indexOf(g) === i);
+  const wanted = [...new Set(gids)].filter((g) => g !== 0);
   if (wanted.length === 0) return;
   const user = objectAt(objectAt(spec, 'process', 'process'), 'user', 'process.user');
   const list = arrayAt<JsonValue>(user, 'additionalGids', 'process.user.additionalGids');
-  for (const g of wanted) if (!list.some((x) => sameNumber(x, g))) list.push(g);
+  const have = new Set<string>();
+  for (const x of list) {
+    const t = numberText(x);
+    if (t !== undefined) have.add(t);
+  }
+  for (const g of wanted) {
+    if (have.has(String(g))) continue;
+    have.add(String(g));
+    list.push(g);
+  }
 }
 
 // ---- Intel RDT ----

@@ -50,6 +50,7 @@ static const char *g_markers[MAX_MARKERS];
 static size_t g_marker_count;
 static const char *g_bundle;          /* create/run: the bundle scanned */
 static struct stat g_spec_st;         /* and its config.json */
+static const char *g_log, *g_log_format; /* runc's --log and --log-format (the last of each), for the warm path's errors */
 static int g_warm;                    /* 1: Node only because the spec holds a GPU marker (the warm path may answer) */
 
 /* Records why this call goes to Node; returns 0 so callers can `return to_node(...)`. */
@@ -265,6 +266,10 @@ static int find_verb(int argc, char **argv)
             return to_node("boolean flag written with a value: %s", argv[i]) - 1;
         if (f->kind == 'v' && !val && ++i == argc)
             return to_node("flag %s has no value", argv[i - 1]) - 1;
+        if (f->kind == 'v' && strcmp(f->canonical, "log") == 0)
+            g_log = val ? val : argv[i];
+        else if (f->kind == 'v' && strcmp(f->canonical, "log-format") == 0)
+            g_log_format = val ? val : argv[i];
     }
     return argc;
 }
@@ -537,7 +542,7 @@ int main(int argc, char **argv)
         /* runc vanished since the view was written: Node finds the runtime again, or says why it cannot. */
     } else if (g_warm) {
         /* The warm path (docs/warm-path.md): returns only when the cold path must run. */
-        nvr_serve_try(argv, g_runc, g_bundle, &g_spec_st);
+        nvr_serve_try(argv, g_runc, g_bundle, &g_spec_st, g_log, g_log_format);
     }
     exec_node(argc, argv, "main.js", 1);
 }

@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,11 +355,86 @@ static const char *errno_name(int e)
 #define FIX_DIR "check that the directory is writable and the filesystem is not full or read-only"
 #define FIX_OWNER "run as the owner of the file (normally root)"
 
-/* The runtime's one line for a failed write (NvrError.userMessage()), then exit 1. */
+static const char *g_log, *g_log_format;
+
+/* s as JSON.stringify writes it (the runtime's src/log/runc-log.ts), appended at out[*n]; 0 when it does not fit. */
+static int put_json_string(char *out, size_t cap, size_t *n, const char *s)
+{
+    static const char esc_from[] = "\"\\\b\f\n\r\t", esc_to[] = "\"\\bfnrt";
+    char tmp[8];
+    if (*n + 1 >= cap)
+        return 0;
+    out[(*n)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *e = strchr(esc_from, *p);
+        if (e)
+            snprintf(tmp, sizeof tmp, "\\%c", esc_to[e - esc_from]);
+        else if (*p < 0x20)
+            snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+        else
+            tmp[0] = (char)*p, tmp[1] = '\0';
+        size_t k = strlen(tmp);
+        if (*n + k + 1 >= cap)
+            return 0;
+        memcpy(out + *n, tmp, k);
+        *n += k;
+    }
+    out[(*n)++] = '"';
+    return 1;
+}
+
+/* appendRuncLogError: one runc-style error record (json or logrus text) in --log, one write(2); never fails. */
+static void append_runc_log(const char *message)
+{
+    if (!g_log || !*g_log)
+        return;
+    static char line[65536];
+    char ts[96];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+    size_t n = 0;
+    int ok;
+    if (g_log_format && strcmp(g_log_format, "json") == 0) {
+        n = (size_t)snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":");
+        ok = put_json_string(line, sizeof line, &n, message);
+        ok = ok && (size_t)snprintf(line + n, sizeof line - n, ",\"time\":\"%s\"}\n", ts) < sizeof line - n;
+    } else {
+        n = (size_t)snprintf(line, sizeof line, "time=\"%s\" level=error msg=", ts);
+        ok = put_json_string(line, sizeof line, &n, message);
+        ok = ok && (size_t)snprintf(line + n, sizeof line - n, "\n") < sizeof line - n;
+    }
+    if (!ok)
+        return;
+    int fd = open(g_log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return;
+    ssize_t w = write(fd, line, strlen(line));
+    (void)w;
+    close(fd);
+}
+
+/* The runtime's error path (src/runtime/main.ts fail()): one line on stderr, the same record in --log, exit 1. */
+__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...)
+{
+    static char message[2 * PATH_MAX + 512];
+    int n = snprintf(message, sizeof message, "nvidia-runtime: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message + n, sizeof message - (size_t)n, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", message);
+    append_runc_log(message);
+    exit(1);
+}
+
+/* NvrError.userMessage() of writeFileAtomic's ioError. */
 __attribute__((noreturn)) static void write_failed(const char *file, const char *step, int err, const char *fix)
 {
-    fprintf(stderr, "nvidia-runtime: writing %s: %s failed (%s); %s\n", file, step, errno_name(err), fix);
-    exit(1);
+    fail("writing %s: %s failed (%s); %s", file, step, errno_name(err), fix);
 }
 
 /* removeStaleTemps: temp files `.config.json.<pid>.<12 hex>.tmp` whose writer is gone (best effort). */
@@ -500,12 +576,14 @@ static void apply_write(char **argv, const char *runc, const char *bundle, const
     close(dfd);
     exec_runc(argv, runc);
     /* config.json is already the runtime's: running Node now would plan the edited spec again. */
-    fprintf(stderr, "nvidia-runtime: cannot exec %s: %s; check the low-level runtime binary\n", runc, strerror(errno));
-    exit(1);
+    fail("cannot exec %s: %s; check the low-level runtime binary", runc, strerror(errno));
 }
 
-void nvr_serve_try(char **argv, const char *runc, const char *bundle, const struct stat *scanned)
+void nvr_serve_try(char **argv, const char *runc, const char *bundle, const struct stat *scanned, const char *log,
+                   const char *log_format)
 {
+    g_log = log;
+    g_log_format = log_format;
     static char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/' || !socket_trusted())
         return;

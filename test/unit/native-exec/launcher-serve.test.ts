@@ -235,11 +235,12 @@ describe('answers the launcher acts on', () => {
     expect(readFileSync(join(elsewhere, name, 'config.json'), 'utf8')).not.toBe(NEW_TEXT);
   });
 
-  test('a failed replacement: the runtime\'s one line, exit 1, nothing replaced, no temp file left', async () => {
+  test('a failed replacement: the runtime\'s one line and --log record, exit 1, nothing replaced, no temp file left', async () => {
     const b = bundle();
     server = await fakeService(sendAndEnd(writeFor(b, `${'x'.repeat(4096)}\n`)));
     // A file size limit of 1 KiB (SIGXFSZ ignored, so write(2) fails with EFBIG instead of killing the launcher).
-    const args = ['create', '--bundle', b, 'id1'];
+    const log = join(dir, `log-${Math.random().toString(36).slice(2)}.json`);
+    const args = ['--log', log, '--log-format', 'json', 'create', '--bundle', b, 'id1'];
     const r = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), ...args], { bin: '/bin/sh' });
     expect(r.stderr).toBe(`nvidia-runtime: writing ${join(b, 'config.json')}: write failed (EFBIG); check that the directory is writable and the filesystem is not full or read-only\n`);
     expect(r.status).toBe(1);
@@ -250,9 +251,21 @@ describe('answers the launcher acts on', () => {
     await server.close();
     const big = JSON.stringify({ ...JSON.parse(GPU_SPEC), annotations: { pad: 'x'.repeat(4096) } });
     const c = bundle(big);
-    const cold = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), 'create', '--bundle', c, 'id1'], { bin: '/bin/sh' });
+    const coldLog = join(dir, `log-${Math.random().toString(36).slice(2)}.json`);
+    const cold = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), '--log', coldLog, '--log-format', 'json', 'create', '--bundle', c, 'id1'], { bin: '/bin/sh' });
     expect([cold.status, cold.stderr.replace(c, b)]).toEqual([1, r.stderr]);
     expect(spec(c)).toBe(big);
+    const record = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    expect(record(log)).toEqual({ level: 'error', msg: r.stderr.trimEnd(), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+    expect(Object.keys(record(log))).toEqual(Object.keys(record(coldLog))); // the same shape, field order included
+    expect(record(coldLog).msg!.replace(c, b)).toBe(record(log).msg);
+    // runc's default format (logrus text) for a --log without --log-format
+    const text = join(dir, `log-${Math.random().toString(36).slice(2)}.txt`);
+    const b2 = bundle();
+    server = await fakeService(sendAndEnd(writeFor(b2, `${'x'.repeat(4096)}\n`)));
+    const t = await launch(['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', distBin('nvidia-runtime'), `--log=${text}`, 'create', '--bundle', b2, 'id1'], { bin: '/bin/sh' });
+    expect(t.status).toBe(1);
+    expect(readFileSync(text, 'utf8')).toMatch(new RegExp(`^time="[^"]+Z" level=error msg=${JSON.stringify(t.stderr.trimEnd()).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n$`));
   });
 
   test('runc: runc runs, config.json untouched', async () => {

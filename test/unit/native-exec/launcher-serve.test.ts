@@ -372,6 +372,36 @@ describe('the service is never contacted', () => {
     expect(server.connections).toBe(0);
   });
 
+  test('a trusted socket whose server is another user (SO_PEERCRED): connected, sent nothing, cold', async () => {
+    // Bound (and chmod'ed) by root, so the socket file passes the trust rule; listen(2) after dropping to uid 1000,
+    // so SO_PEERCRED names uid 1000. The server would answer `runc`; it prints how many bytes it got.
+    const py = `import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o600)
+os.setgid(1000); os.setuid(1000); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(5)
+n = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+except Exception: pass
+try: c.sendall(bytes.fromhex(sys.argv[2]))
+except Exception: pass
+print(n, flush=True)`;
+    const child = spawn('python3', ['-c', py, SERVE_SOCKET, runcAnswer(runc).toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const exited = new Promise((ok) => child.once('close', ok));
+    await new Promise<void>((ok) => child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.startsWith('ready\n')) ok(); }));
+    try {
+      await expectCold(bundle());
+    } finally {
+      setTimeout(() => child.kill(), 6000).unref();
+      await exited;
+    }
+    expect(out).toBe('ready\n0\n');
+  });
+
   test('no socket: the cold path, silently', async () => {
     expect(existsSync(SERVE_SOCKET)).toBe(false);
     await expectCold(bundle());

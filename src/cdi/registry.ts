@@ -9,7 +9,7 @@ import { NvrError } from '../errors.js';
 import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { trustProblem } from '../trust.js';
 import { fillDeviceNodes } from './device-nodes.js';
-import { listSpecFiles, readSpecFile } from './load.js';
+import { listSpecFiles, readSpecFile, type ReadSpecOptions } from './load.js';
 import { isQualifiedName, qualify } from './names.js';
 import type { CdiContainerEdits, CdiDevice, CdiSpec } from './types.js';
 
@@ -33,7 +33,7 @@ function reasonOf(e: unknown, file: string): string {
   return msg.startsWith(prefix) ? msg.slice(prefix.length) : msg;
 }
 
-export function loadCdiRegistry(specDirs: readonly string[]): CdiRegistry {
+export function loadCdiRegistry(specDirs: readonly string[], options: ReadSpecOptions = {}): CdiRegistry {
   const devices = new Map<string, CdiRegistryEntry>();
   const errors: CdiRegistry['errors'] = [];
   for (const dir of specDirs) {
@@ -49,7 +49,7 @@ export function loadCdiRegistry(specDirs: readonly string[]): CdiRegistry {
     for (const file of files) {
       let spec: CdiSpec;
       try {
-        spec = readSpecFile(file);
+        spec = readSpecFile(file, options);
       } catch (e) {
         errors.push({ file, reason: reasonOf(e, file) });
         continue;

@@ -49,8 +49,9 @@ afterEach(async () => {
 // ---- the fake service ---------------------------------------------------------------------------------------
 
 interface FakeService {
-  /** Each connection's request bytes, as received up to the launcher's shutdown(SHUT_WR). */
+  /** Each request of this test's launchers (a config file in this test's directory), as received up to the launcher's shutdown(SHUT_WR). */
   requests: Buffer[];
+  /** How many of those (a launcher another test on this host runs is answered nothing and not counted). */
   connections: number;
   close(): Promise<void>;
 }
@@ -64,7 +65,6 @@ async function fakeService(answer: Answer, opts: { at?: string; mode?: number } 
   const state: FakeService = { requests: [], connections: 0, close: async () => {} };
   const sockets = new Set<Socket>();
   const srv: Server = createServer({ allowHalfOpen: true }, (socket) => {
-    state.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {}); // the launcher may close first (oversized, late)
@@ -72,6 +72,11 @@ async function fakeService(answer: Answer, opts: { at?: string; mode?: number } 
     socket.on('data', (c) => chunks.push(c));
     socket.on('end', () => {
       const req = Buffer.concat(chunks);
+      if (!req.includes(Buffer.from(`\0c${dir}/`))) {
+        socket.end(); // not ours: the socket is the host's; an empty answer sends that caller cold
+        return;
+      }
+      state.connections++;
       state.requests.push(req);
       void answer(req, socket);
     });

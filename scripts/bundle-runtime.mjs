@@ -12,7 +12,7 @@
 // await in the runtime), main.js stays the plain ES module bundle, as before.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,33 +31,46 @@ const esmBanner = { js: "import { createRequire as __createRequire } from 'node:
 await build({ ...common, entryPoints: [join(runtimeDir, 'prestart-hook.js')], outfile: join(runtimeDir, 'prestart-hook.js'), allowOverwrite: true, format: 'esm', banner: esmBanner });
 
 const main = join(runtimeDir, 'main.js');
+// main.js is, after a build with a code cache, a link to main.cjs (below): tsc then wrote its output through it.
+const mainSource = realpathSync(main);
+const mainCjs = join(runtimeDir, 'main.cjs');
 rmSync(CACHE, { force: true });
 let cjs = true;
 try {
-  await build({ ...common, entryPoints: [main], outfile: BUNDLE, format: 'cjs', logLevel: 'error', define: { 'import.meta.url': META_URL_NAME } });
+  await build({ ...common, entryPoints: [mainSource], outfile: BUNDLE, format: 'cjs', logLevel: 'error', define: { 'import.meta.url': META_URL_NAME } });
 } catch (e) {
   cjs = false;
   console.warn(`bundle-runtime: the runtime cannot be a CommonJS script (${String(e.message).split('\n')[0]}): main.js stays an ES module bundle without a code cache`);
 }
 if (!cjs) {
   rmSync(BUNDLE, { force: true });
+  const source = readFileSync(mainSource);
+  rmSync(main, { force: true });
+  rmSync(mainCjs, { force: true });
+  writeFileSync(main, source);
   await build({ ...common, entryPoints: [main], outfile: main, allowOverwrite: true, format: 'esm', banner: esmBanner });
 } else {
-  // main.js := the loader, one file with no imports but node's own.
+  // The loader, one CommonJS file with no imports but node's own: main.cjs. main.js (the name the launcher execs) is
+  // a link to it: node resolves the entry's real path, so it loads as CommonJS, which starts ~8 ms sooner than an
+  // ES module entry (no ES module loader on the way; measured on this VM).
   await build({
     ...common,
-    stdin: { contents: "import { runRuntime } from './loader.js';\nrunRuntime(import.meta.url);\n", resolveDir: runtimeDir, sourcefile: 'main.js', loader: 'js' },
-    outfile: main,
+    stdin: { contents: "import { runRuntime } from './loader.js';\nimport { pathToFileURL } from 'node:url';\nrunRuntime(pathToFileURL(__filename).href);\n", resolveDir: runtimeDir, sourcefile: 'main.cjs', loader: 'js' },
+    outfile: mainCjs,
     allowOverwrite: true,
-    format: 'esm',
+    format: 'cjs',
   });
+  if (mainSource !== mainCjs) {
+    rmSync(main, { force: true });
+    symlinkSync('main.cjs', main);
+  }
   trainCodeCache();
 }
 
 /** The training run (see the header); falls back to a top-level-only cache when it cannot run. */
 function trainCodeCache() {
   const loaderUrl = pathToFileURL(join(runtimeDir, 'loader.js')).href;
-  const mainUrl = pathToFileURL(main).href;
+  const mainUrl = pathToFileURL(mainCjs).href;
   const viewDir = '/run/nvidia-runtime';
   const viewsBefore = new Set(existsSync(viewDir) ? readdirSync(viewDir) : []);
   const dir = mkdtempSync(join(tmpdir(), 'nvr-codecache-'));

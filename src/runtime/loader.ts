@@ -1,6 +1,6 @@
 /**
- * The code-cache loader: dist/runtime/main.js (what the launcher execs for a GPU create) is this module, bundled by
- * scripts/bundle-runtime.mjs. It runs the real runtime, dist/runtime/main.bundle.cjs (the whole runtime in one
+ * The code-cache loader: dist/runtime/main.js (what the launcher execs for a GPU create) is a link to main.cjs, this
+ * module bundled as CommonJS by scripts/bundle-runtime.mjs (a CommonJS entry starts sooner than an ES module). It runs the real runtime, dist/runtime/main.bundle.cjs (the whole runtime in one
  * CommonJS script), through `vm.Script` with the V8 code cache main.bundle.cache that the build wrote for the exact
  * node binary (docs/performance.md): V8 then deserialises bytecode instead of parsing and compiling ~200 KB of
  * JavaScript on every call.
@@ -114,7 +114,7 @@ export function runBundle(compiled: CompiledBundle, mainUrl: string, wrapRequire
   fn.call(module.exports, module.exports, wrapRequire ? wrapRequire(req) : req, module, file, dirname(file), mainUrl);
 }
 
-/** dist/runtime/main.js: run main.bundle.cjs, from main.bundle.cache when V8 accepts it. */
+/** dist/runtime/main.cjs: run main.bundle.cjs, from main.bundle.cache when V8 accepts it. */
 export function runRuntime(mainUrl: string): void {
   const dir = dirname(fileURLToPath(mainUrl));
   runBundle(compileBundle(join(dir, BUNDLE_NAME), readTrustedCache(join(dir, CACHE_NAME))), mainUrl);

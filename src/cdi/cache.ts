@@ -16,16 +16,19 @@
  * Anything else (missing, foreign owner, wrong mode, unparsable, another path, a stale identity) is a miss: the spec
  * is parsed as before and the entry rewritten; so is an entry whose document fails validation (load.ts). Only a
  * document that parsed and validated is stored, and only when it survives a JSON round trip unchanged. Every
- * failure to read or write the cache is silent: it is an optimisation.
+ * failure to read or write the cache is silent: it is an optimisation. Past MAX_ENTRIES entries it is emptied.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 
 export const DEFAULT_CDI_CACHE_DIR = '/run/nvidia-runtime/cdi-cache';
 export const CACHE_FORMAT = 'nvidia-runtime cdi-cache 1';
 /** A spec is at most MAX_SPEC_BYTES (16 MiB); its JSON is about as large. */
 const MAX_ENTRY_BYTES = 48 << 20;
+/** A host has a handful of spec files; past this many entries (specs come and go under new names) the cache is
+ *  emptied before the next entry is written, so it never grows without bound. */
+export const MAX_ENTRIES = 256;
 
 export interface CdiCacheOptions {
   dir?: string;
@@ -135,6 +138,8 @@ export function storeCachedSpec(file: string, st: BigIntStats, hash: string, doc
     }
     const entry: Entry = { format: CACHE_FORMAT, file, identity: specIdentity(st), textHash: hash, doc };
     const target = join(dir, entryName(file));
+    const names = readdirSync(dir);
+    if (names.length >= MAX_ENTRIES) for (const n of names) rmSync(join(dir, n), { force: true });
     const tmp = `${target}.${process.pid}.tmp`;
     try {
       writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600, flag: 'wx' });

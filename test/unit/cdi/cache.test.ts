@@ -5,7 +5,7 @@
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_FORMAT, jsonFaithful, lookupCachedSpec, specIdentity, textHash } from '../../../src/cdi/cache.js';
+import { CACHE_FORMAT, MAX_ENTRIES, jsonFaithful, lookupCachedSpec, specIdentity, textHash } from '../../../src/cdi/cache.js';
 import { readSpecFile } from '../../../src/cdi/load.js';
 import { loadCdiRegistry } from '../../../src/cdi/registry.js';
 import { tempDir } from '../../helpers/dist.js';
@@ -224,4 +224,14 @@ test('jsonFaithful: only documents that survive a JSON round trip are cached', (
   for (const v of [{ a: Infinity }, { a: NaN }, { a: -0 }, { a: undefined }, { a: new Date(0) }, { a: 1n }, [1, , 2], JSON.parse('{"__proto__": 1}')]) {
     expect(jsonFaithful(v)).toBe(false);
   }
+});
+
+test('the cache never grows past MAX_ENTRIES: it is emptied, then the new entry written', () => {
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  chmodSync(cacheDir, 0o700);
+  for (let i = 0; i < MAX_ENTRIES; i++) writeFileSync(join(cacheDir, `${i}.json`), '{}', { mode: 0o600 });
+  const f = specFile(YAML());
+  const doc = readSpecFile(f, opts());
+  expect(entries()).toHaveLength(1);
+  expect(lookupCachedSpec(f, identityOf(f), textHash(YAML()), { dir: cacheDir })).toEqual(doc);
 });

@@ -18,8 +18,9 @@ const runcRoot = join(dir, 'state');
 mkdirSync(runcRoot);
 
 function sh(cmd, args, opts = {}) {
-  // A created container inherits our stdio: with pipes, spawnSync would wait for the container to exit.
-  const stdio = args.includes('create') ? 'ignore' : ['ignore', 'pipe', 'pipe'];
+  // A created container inherits our stdio: with pipes, spawnSync would wait for the container to exit (stderr is
+  // passed through as it is, so that a failing create says why).
+  const stdio = args.includes('create') ? ['ignore', 'ignore', 'inherit'] : ['ignore', 'pipe', 'pipe'];
   const r = spawnSync(cmd, args, { stdio, ...opts });
   if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status} ${r.stderr ?? ''}`);
   return r;

@@ -1,9 +1,14 @@
-// The N-API addon: nvmlQuery(libraryPath) → the plain object of native/README.md. NVML problems come back as
+// The N-API addon: nvmlQuery(libraryPath) → the plain object of native/README.md; execve (execve.cc);
+// peerCredentials(fd) for the warm-path service (docs/warm-path.md). NVML problems come back as
 // { error: { code, call, message } }; only a non-string argument throws (TypeError). No C++ exceptions.
 #include <napi.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+
+#include <sys/socket.h>
 
 extern "C" {
 #include "../nvml/enumerate.h"
@@ -92,9 +97,35 @@ Napi::Value NvmlQuery(const Napi::CallbackInfo &info) {
   return result;
 }
 
+// peerCredentials(fd) → { pid, uid, gid } of the process on the other end of a connected unix socket (SO_PEERCRED,
+// as the kernel recorded it at connect time). A bad argument is a TypeError; a failing getsockopt an Error naming
+// errno (the caller closes the connection unanswered).
+Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "peerCredentials(fd): fd must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  std::memset(&cred, 0, sizeof cred);
+  if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+    int err = fd < 0 ? EBADF : errno;
+    Napi::Error::New(env, std::string("getsockopt(SO_PEERCRED): ") + std::strerror(err)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, cred.pid));
+  o.Set("uid", Napi::Number::New(env, cred.uid));
+  o.Set("gid", Napi::Number::New(env, cred.gid));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmlQuery", Napi::Function::New(env, NvmlQuery, "nvmlQuery"));
   exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   return exports;
 }
 

@@ -104,4 +104,7 @@ export function main(argv: string[], env: NodeJS.ProcessEnv): never {
   }
 }
 
-main(process.argv.slice(2), process.env);
+// `nvidia-runtime serve`: the warm-path service (docs/warm-path.md), dispatched before any runc argv is parsed; its
+// module loads only here (a lazily initialised part of the bundle), so the cold path runs as before.
+if (process.argv[2] === 'serve') void import('../serve/server.js').then((m) => m.serveMain(process.argv.slice(3), process.env));
+else main(process.argv.slice(2), process.env);

@@ -5,7 +5,7 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadCdiRegistry, requireTrustedHooks, resolveCdiDevices } from '../cdi/registry.js';
+import { loadCdiRegistry, requireTrustedHooks, resolveCdiDevices, type CdiRegistry } from '../cdi/registry.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { applyEdits, removeHooks } from '../edits/apply.js';
 import { parseMountinfo, propagationProblem, type HostMount } from '../edits/propagation.js';
@@ -30,6 +30,8 @@ export interface PlanDeps {
   hookPath: string;
   /** The mounts of the namespace runc runs in; default /proc/self/mountinfo. */
   hostMounts?: () => HostMount[];
+  /** The CDI registry of these spec dirs; default loadCdiRegistry (`nvidia-runtime serve` passes its cache). */
+  loadCdiRegistry?: (specDirs: readonly string[]) => CdiRegistry;
 }
 
 const readHostMounts = (): HostMount[] => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
@@ -116,7 +118,7 @@ export function planCreate(bundle: string, config: FrozenRuntimeConfig, deps: Pl
 
   if (request.cdiDevices) {
     // CDI path: the specs on disk decide everything; no NVML, no driver-root lookups.
-    const registry = loadCdiRegistry(config.runtime.cdi.specDirs);
+    const registry = deps.loadCdiRegistry ? deps.loadCdiRegistry(config.runtime.cdi.specDirs) : loadCdiRegistry(config.runtime.cdi.specDirs);
     request.reasons.push(`CDI devices ${request.cdiDevices.join(', ')} from spec dirs ${registry.specDirs.join(', ')}`);
     for (const e of registry.errors) request.reasons.push(`CDI spec ${e.file} skipped: ${e.reason}`);
     const granted = request.cdiDevices.join(',');

@@ -1,8 +1,9 @@
 /** The service's caches (src/serve/caches.ts): unchanged inputs → cached; a touched or replaced file → recomputed. */
 import { chmodSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cdiCache, configCache, fingerprinted, runcCache } from '../../../src/serve/caches.js';
-import { tempDir } from '../../helpers/dist.js';
+import { execFileSync } from 'node:child_process';
+import { cdiCache, configCache, fingerprinted, inventoryCache, runcCache } from '../../../src/serve/caches.js';
+import { distBin, tempDir } from '../../helpers/dist.js';
 
 let dir: string;
 beforeEach(() => {
@@ -124,5 +125,33 @@ describe('CDI registry', () => {
     expect(cache.get([d, join(dir, 'none')])).toBe(r2);
     mkdirSync(join(dir, 'none'), { mode: 0o755 }); // a spec dir that appears
     expect(cache.get([d, join(dir, 'none')])).not.toBe(r2);
+  });
+});
+
+describe('host snapshot', () => {
+  test('by ld.so.cache, libnvidia-ml, /dev, the recorded nodes and the MIG entries: a change → taken again', () => {
+    const root = join(dir, 'driver');
+    execFileSync(distBin('nvidia-ctk'), ['mock-driver', '--root', root, '--gpus', '2'], { stdio: 'ignore' });
+    const cache = inventoryCache();
+    const a = cache.get(root);
+    expect(a.driver.gpus).toHaveLength(2);
+    expect(cache.get(root)).toBe(a);
+    expect(cache.get(`${root}/`)).toBe(a); // the normalised root is the key
+    later(join(root, 'etc/ld.so.cache'));
+    const b = cache.get(root);
+    expect(b).not.toBe(a);
+    expect(cache.get(root)).toBe(b);
+    chmodSync(join(root, 'dev/nvidia0'), 0o660); // its mode goes into the edits
+    const c = cache.get(root);
+    expect(c).not.toBe(b);
+    expect(c.nodes['/dev/nvidia0']!.fileMode).toBe(0o660);
+    writeFileSync(join(root, 'dev/new-file'), ''); // /dev changed
+    expect(cache.get(root)).not.toBe(c);
+    mkdirSync(join(root, 'proc/driver/nvidia/capabilities/gpu0/mig/gi1/ci0'), { recursive: true }); // MIG state
+    const d = cache.get(root);
+    expect(cache.get(root)).toBe(d);
+    rmSync(join(root, 'proc/driver/nvidia/capabilities/gpu0/mig/gi1/ci0'), { recursive: true });
+    expect(cache.get(root)).not.toBe(d);
+    expect(cache.stats.misses).toBe(6);
   });
 });

@@ -235,6 +235,25 @@ test('refuses a non-root start in one line; --idle-exit exits', async () => {
   expect(existsSync(at)).toBe(false);
 });
 
+const socketActivate = ['/usr/bin/systemd-socket-activate', '/bin/systemd-socket-activate'].find((p) => existsSync(p));
+(socketActivate ? test : test.skip)('under socket activation (LISTEN_FDS): fd 3, and the socket stays with its owner', async () => {
+  const at = join(dir, 'activated.sock');
+  const child = spawn(socketActivate!, ['-l', at, '-E', 'PATH', distBin('nvidia-runtime'), 'serve', '--idle-exit', '2'], { env: { PATH }, stdio: 'ignore' });
+  try {
+    await waitFor(at);
+    const b = bundle();
+    const a = await ask(['create', '--bundle', b, 'act']); // the main service, for comparison
+    expect(a.kind).toBe('write');
+    const p = parseAnswer(await exchange(formatRequest({ cwd: dir, configPath: config, path: PATH, args: ['create', '--bundle', b, 'act'] }), at));
+    expect(p).toMatchObject({ ok: true, value: { kind: 'write', runc } });
+    if (p.ok && a.kind === 'write') expect(p.value).toEqual(a);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once('exit', ok)));
+  }
+  expect(existsSync(at)).toBe(true); // not ours to remove: it belongs to whoever activated us
+});
+
 // ---- the launcher's client against the real service -------------------------------------------------------------
 
 describe('through the launcher (native/launcher/serve_client.c) on the default socket', () => {

@@ -120,7 +120,7 @@
       "type": "executable",
       "product_name": "nvidia-runtime-hook",
       # Also nvidia-cdi-hook (the toolkit's CDI hooks) when run under that name: scripts/link-bins.mjs links it.
-      "sources": ["native/hook/hook.c", "native/hook/cdi_hook.c", "native/hook/apply.c", "native/hook/inroot.c", "native/hook/json.c"],
+      "sources": ["native/hook/hook.c", "native/hook/cdi_hook.c", "native/hook/apply.c", "native/hook/inroot.c", "native/hook/json.c", "native/hook/ldcache_fast.c"],
       "ldflags": ["-static"],
     },
   ],

@@ -51,6 +51,7 @@
 #include "hook.h"
 #include "inroot.h"
 #include "json.h"
+#include "ldcache_fast.h"
 
 #define STATE_CAP (16u << 20)       /* OCI state on stdin */
 #define CONFIG_CAP (32u << 20)      /* the bundle's config.json */
@@ -153,6 +154,10 @@ static void parse_args(int argc, char **argv, struct args *a, int links_only)
         size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
         if (strncmp(arg, "--", 2) != 0)
             die("arguments", "unexpected '%s'", arg);
+        if (!links_only && strcmp(arg, "--ldconfig-only") == 0) { /* no value: skip the fast path */
+            a->ldconfig_only = 1;
+            continue;
+        }
         if (eq)
             val = eq + 1;
         else if (i + 1 < argc)
@@ -406,6 +411,7 @@ struct conf {
     int nours;
     int includes_confd;           /* /etc/ld.so.conf includes ld.so.conf.d/ *.conf */
     char *our_text;               /* current content of our file, or NULL */
+    int unusual;                  /* for the fast path: a "=TYPE" suffix, another include, a 00-compat-*.conf */
 };
 
 /* Reads a whole regular file inside the rootfs; NULL when it does not exist or is not a regular file. */
@@ -472,14 +478,18 @@ static void parse_conf(struct conf *c, char *text, int is_main, int is_ours)
             while ((tok = strtok_r(NULL, " \t\r", &save)))
                 if (is_main && (strcmp(tok, "ld.so.conf.d/*.conf") == 0 || strcmp(tok, CONFD "/*.conf") == 0))
                     c->includes_confd = 1;
+                else
+                    c->unusual = 1;
             continue;
         }
         for (; tok; tok = strtok_r(NULL, " \t\r,:", &save)) {
             char *eq = strchr(tok, '=');
             if (eq)
-                *eq = '\0';
-            if (tok[0] != '/')
+                *eq = '\0', c->unusual = 1;
+            if (tok[0] != '/') {
+                c->unusual = 1;
                 continue;
+            }
             normalize(tok);
             if (is_ours && c->nours < MAX_ITEMS)
                 c->ours[c->nours++] = tok;
@@ -513,6 +523,8 @@ static void load_conf(int rootfd, struct conf *c)
         char path[sizeof CONFD + NAME_MAX + 1];
         if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".conf") != 0)
             continue;
+        if (strncmp(e->d_name, "00-compat-", 10) == 0)
+            c->unusual = 1; /* CUDA forward compat: kept on the ldconfig path */
         snprintf(path, sizeof path, CONFD "/%s", e->d_name);
         char *text = read_in_root(rootfd, path);
         if (!text)
@@ -841,6 +853,62 @@ static void lock_rootfs(int rootfd)
     }
 }
 
+/* "<prog>: debug: ..." on stderr when NVIDIA_RUNTIME_HOOK_DEBUG=1 (the tests' marker for which path ran). */
+static void debug(const char *fmt, ...)
+{
+    const char *d = getenv("NVIDIA_RUNTIME_HOOK_DEBUG");
+    if (!d || strcmp(d, "1") != 0)
+        return;
+    char msg[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    one_line(msg);
+    fprintf(stderr, "%s: debug: %s\n", hook_prog, msg);
+}
+
+/* The ld.so.cache fast path (ldcache_fast.c, README.md): 1 when it wrote the cache, 0 when ldconfig must run. */
+static int fast_ldcache(int rootfd, int mfd, struct args *a)
+{
+    char why[1024] = "";
+    const char *folders[MAX_ITEMS], *others[MAX_KNOWN];
+    int nfolders = 0, nothers = 0;
+    if (a->ldconfig_only || (getenv("NVIDIA_RUNTIME_HOOK_LDCONFIG_ONLY") &&
+                             strcmp(getenv("NVIDIA_RUNTIME_HOOK_LDCONFIG_ONLY"), "1") == 0)) {
+        debug("ld.so.cache: ldconfig (forced)");
+        return 0;
+    }
+    if (a->compat_version) {
+        debug("ld.so.cache: ldconfig (--cuda-compat)");
+        return 0;
+    }
+    struct conf c = {0};
+    load_conf(rootfd, &c);
+    if (c.unusual || c.nknown >= MAX_KNOWN) {
+        debug("ld.so.cache: ldconfig (ld.so.conf: a =TYPE suffix, a relative dir, another include or a "
+              "00-compat-*.conf)");
+        return 0;
+    }
+    for (int i = 0; i < a->nfolders; i++) {
+        char *dir = normalize(strdup(a->folders[i]));
+        if (!listed(folders, nfolders, dir))
+            folders[nfolders++] = dir;
+    }
+    for (int i = 0; i < c.nknown; i++)
+        if (!listed(others, nothers, c.known[i]) && !listed(folders, nfolders, c.known[i]))
+            others[nothers++] = c.known[i];
+    for (int i = 0; i < c.nours && nothers < MAX_KNOWN; i++)
+        if (!listed(others, nothers, c.ours[i]) && !listed(folders, nfolders, c.ours[i]))
+            others[nothers++] = c.ours[i];
+    if (ldcache_fast(rootfd, mfd, folders, nfolders, others, nothers, why, sizeof why) == 0) {
+        debug("ld.so.cache: fast path");
+        return 1;
+    }
+    debug("ld.so.cache: ldconfig (%s)", why);
+    return 0;
+}
+
 int update_ldcache_in(int rootfd, struct args *a)
 {
     const char *dirs[MAX_ITEMS + 1], **missing = dirs;
@@ -861,6 +929,8 @@ int update_ldcache_in(int rootfd, struct args *a)
             *missing++ = a->compat_dir;
     }
     int nmissing = update_conf(rootfd, a, missing);
+    if (fast_ldcache(rootfd, mfd, a))
+        return 0;
     run_ldconfig(rootfd, mfd, dirs, (int)(missing - dirs) + nmissing);
     return 0;
 }

@@ -32,6 +32,7 @@ struct args {
      * the rootfs (clean, absolute). */
     const char *compat_version, *compat_dir;
     long host_major;
+    int ldconfig_only; /* --ldconfig-only: never the ld.so.cache fast path */
 };
 
 /* Called with every path (inside the rootfs) that the ld cache step creates, after it is created: a directory

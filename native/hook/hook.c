@@ -898,6 +898,12 @@ static int fast_ldcache(int rootfd, int mfd, struct args *a)
     for (int i = 0; i < c.nknown; i++)
         if (!listed(others, nothers, c.known[i]) && !listed(folders, nfolders, c.known[i]))
             others[nothers++] = c.known[i];
+    /* ldconfig's built-in directories on multiarch builds (Debian's slibdir/libdir), checked for aliases too. */
+    static const char *const builtin[] = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/i386-linux-gnu",
+                                          "/usr/lib/i386-linux-gnu", "/lib32", "/usr/lib32"};
+    for (size_t i = 0; i < sizeof builtin / sizeof *builtin && nothers < MAX_KNOWN; i++)
+        if (!listed(others, nothers, builtin[i]) && !listed(folders, nfolders, builtin[i]))
+            others[nothers++] = builtin[i];
     for (int i = 0; i < c.nours && nothers < MAX_KNOWN; i++)
         if (!listed(others, nothers, c.ours[i]) && !listed(folders, nfolders, c.ours[i]))
             others[nothers++] = c.ours[i];

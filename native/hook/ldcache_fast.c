@@ -521,6 +521,13 @@ static int scan_folder(int dfd, const char *folder, struct scan *sc, char *why, 
             r = decline(why, whylen, "%s/%s: a symbolic link that does not lead to a file in the folder", folder, n);
             break;
         }
+        unsigned char magic[SELFMAG];
+        struct stat lst;
+        if (fstat(lfd, &lst) == 0 && lst.st_size >= 64 && pread(lfd, magic, SELFMAG, 0) == SELFMAG &&
+            memcmp(magic, ELFMAG, SELFMAG) != 0) {
+            close(lfd); /* readelflib's process_file: not ELF (a linker script like libc.so): skipped */
+            continue;
+        }
         int bad = elf_soname(lfd, n, soname, &flag, why, whylen);
         close(lfd);
         if (bad) {

@@ -124,6 +124,12 @@ const SHAPES: Shape[] = [
         for (const name of readdirSync(join(r, f))) if (lstatSync(join(r, f, name)).isSymbolicLink()) rmSync(join(r, f, name));
       }
     } },
+  { name: 'a linker script and a non-ELF file with library names (skipped, as by ldconfig)', fast: true,
+    folders: [`/${LIB}`], probes: ['libcuda.so.1'], setup: (r) => {
+      driver(r);
+      writeFileSync(join(r, LIB, 'libc.so'), '/* GNU ld script\n   Use the shared library. */\nOUTPUT_FORMAT(elf64-x86-64)\nGROUP ( /lib/x86_64-linux-gnu/libc.so.6 )\n');
+      writeFileSync(join(r, LIB, 'libnotes.so.1.txt'), 'not a library, but named like one: ldconfig skips it with a warning\n');
+    } },
   // Fallbacks.
   { name: 'no cache', fast: false, why: /etc\/ld\.so\.cache: No such file/, again: true, folders: [`/${LIB}`], probes: ['libcuda.so.1'],
     setup: (r) => { rmSync(join(r, 'etc/ld.so.cache')); driver(r); } },

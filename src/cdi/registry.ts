@@ -6,8 +6,7 @@
  * error is recorded for each file. Errors are per file and never hide the valid files.
  */
 import { NvrError } from '../errors.js';
-import { posix } from 'node:path';
-import { envKey, type ContainerEdits, type DeviceNode, type Hook, type IntelRdt, type Mount } from '../edits/types.js';
+import { mergeEdits, type ContainerEdits } from '../edits/types.js';
 import { trustProblem } from '../trust.js';
 import { fillDeviceNodes } from './device-nodes.js';
 import { listSpecFiles, readSpecFile, type ReadSpecOptions } from './load.js';
@@ -110,42 +109,7 @@ export function resolveCdiDevices(registry: CdiRegistry, names: readonly string[
   for (const s of specs) unsupported(s.containerEdits, `CDI spec of kind ${s.kind}`);
   for (const e of entries) unsupported(e.device.containerEdits, `CDI device ${e.name}`);
   // Nodes that name only their path get type and numbers from the host, as the CDI library fills them.
-  return fillDeviceNodes(mergeCdiEdits(...specs.map((s) => s.containerEdits), ...entries.map((e) => e.device.containerEdits)));
-}
-
-/** Destinations are the same mount when their normal forms agree (as sameDestination in edits/types.ts). */
-const normalDestination = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
-
-/**
- * mergeEdits (edits/types.ts), in one pass through maps instead of a search of the merged list per entry: the
- * same result (test/unit/cdi/merge.test.ts compares them) — an entry replaces the one with the same identity in place
- * (env key, device path, mount destination, hook name+path+args), GIDs once each without 0, the last intelRdt whole,
- * empty lists left out. A spec of 8 GPUs and all capabilities merges ~100 entries: pairwise that was ~6 ms.
- */
-export function mergeCdiEdits(...edits: ReadonlyArray<ContainerEdits | undefined>): ContainerEdits {
-  const env = new Map<string, string>();
-  const deviceNodes = new Map<string, DeviceNode>();
-  const mounts = new Map<string, Mount>();
-  const hooks = new Map<string, Hook>();
-  const gids = new Set<number>();
-  let intelRdt: IntelRdt | undefined;
-  for (const e of edits) {
-    if (!e) continue;
-    for (const kv of e.env ?? []) env.set(envKey(kv), kv);
-    for (const d of e.deviceNodes ?? []) deviceNodes.set(d.path, { ...d });
-    for (const m of e.mounts ?? []) mounts.set(normalDestination(m.containerPath), { ...m, ...(m.options ? { options: [...m.options] } : {}) });
-    for (const h of e.hooks ?? []) hooks.set(JSON.stringify([h.hookName, h.path, h.args ?? []]), { ...h });
-    for (const g of e.additionalGids ?? []) if (g !== 0) gids.add(g);
-    if (e.intelRdt) intelRdt = { ...e.intelRdt, ...(e.intelRdt.schemata ? { schemata: [...e.intelRdt.schemata] } : {}) };
-  }
-  const out: ContainerEdits = {};
-  if (env.size) out.env = [...env.values()];
-  if (deviceNodes.size) out.deviceNodes = [...deviceNodes.values()];
-  if (mounts.size) out.mounts = [...mounts.values()];
-  if (hooks.size) out.hooks = [...hooks.values()];
-  if (gids.size) out.additionalGids = [...gids];
-  if (intelRdt) out.intelRdt = intelRdt;
-  return out;
+  return fillDeviceNodes(mergeEdits(...specs.map((s) => s.containerEdits), ...entries.map((e) => e.device.containerEdits)));
 }
 
 /**

@@ -6,12 +6,11 @@
  * put in them. Where CDI (FACTS §3.5) differs, on purpose: mounts are replaced in place and never re-sorted,
  * cgroup rules are not added twice, hooks are not appended twice.
  */
-import { posix } from 'node:path';
 import { isLosslessNumber } from 'lossless-json';
 import { NvrError } from '../errors.js';
 import { jsonNumberText } from '../oci/spec-file.js';
 import type { JsonNumber, JsonObject, JsonValue, OciDeviceRule, OciHook, OciLinuxDevice, OciMount, OciSpec } from '../oci/types.js';
-import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, type IntelRdt } from './types.js';
+import { type ContainerEdits, type DeviceNode, envKey, HOOK_NAMES, type Hook, type HookName, type IntelRdt, normalDestination } from './types.js';
 
 const FIX_SPEC = 'the bundle config.json has a field of the wrong type; recreate the container';
 const FIX_EDITS = 'fix the CDI spec or configuration that produced this edit';
@@ -48,9 +47,6 @@ function arrayAt<T extends JsonValue>(parent: JsonObject, key: string, field: st
 function editError(what: string): NvrError {
   return new NvrError('INPUT', `container edits: ${what}`, { fix: FIX_EDITS });
 }
-
-/** The normal form sameDestination (./types.ts) compares: `/a/b/` and `/a//b` are the same destination. */
-const normalDestination = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
 
 // ---- env ----
 

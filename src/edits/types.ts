@@ -67,9 +67,11 @@ export function envKey(kv: string): string {
 }
 
 /** Mount destinations are the same when they name the same path (`/a/b/` == `/a//b`). */
+/** A mount destination's normal form: two destinations are the same mount when these agree. */
+export const normalDestination = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
+
 export function sameDestination(a: string, b: string): boolean {
-  const norm = (p: string): string => posix.normalize(p).replace(/(.)\/+$/, '$1');
-  return norm(a) === norm(b);
+  return normalDestination(a) === normalDestination(b);
 }
 
 const sameArgs = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
@@ -80,12 +82,6 @@ export function sameHook(a: Pick<Hook, 'hookName' | 'path' | 'args'>, b: Pick<Ho
   return a.hookName === b.hookName && a.path === b.path && sameArgs(a.args, b.args);
 }
 
-/** Replace the entry with the same identity in place (later wins), else append. */
-function upsert<T>(list: T[], item: T, same: (a: T, b: T) => boolean): void {
-  const i = list.findIndex((x) => same(x, item));
-  if (i < 0) list.push(item);
-  else list[i] = item;
-}
 
 /**
  * Merges edits in order with the same semantics applyEdits has, so that
@@ -95,27 +91,29 @@ function upsert<T>(list: T[], item: T, same: (a: T, b: T) => boolean): void {
  * (the CDI library sets it). Empty lists are omitted.
  */
 export function mergeEdits(...edits: ReadonlyArray<ContainerEdits | undefined>): ContainerEdits {
-  const env: string[] = [];
-  const deviceNodes: DeviceNode[] = [];
-  const mounts: Mount[] = [];
-  const hooks: Hook[] = [];
-  const gids: number[] = [];
+  // One pass through maps keyed by each entry's identity (a Map keeps the first insertion's place, as the in-place
+  // replacement does), not a search of the merged list per entry: a spec of 8 GPUs merges ~100 entries per create.
+  const env = new Map<string, string>();
+  const deviceNodes = new Map<string, DeviceNode>();
+  const mounts = new Map<string, Mount>();
+  const hooks = new Map<string, Hook>();
+  const gids = new Set<number>();
   let intelRdt: IntelRdt | undefined;
   for (const e of edits) {
     if (!e) continue;
-    for (const kv of e.env ?? []) upsert(env, kv, (a, b) => envKey(a) === envKey(b));
-    for (const d of e.deviceNodes ?? []) upsert(deviceNodes, { ...d }, (a, b) => a.path === b.path);
-    for (const m of e.mounts ?? []) upsert(mounts, { ...m, ...(m.options ? { options: [...m.options] } : {}) }, (a, b) => sameDestination(a.containerPath, b.containerPath));
-    for (const h of e.hooks ?? []) upsert(hooks, { ...h }, sameHook);
-    for (const g of e.additionalGids ?? []) if (g !== 0 && !gids.includes(g)) gids.push(g);
+    for (const kv of e.env ?? []) env.set(envKey(kv), kv);
+    for (const d of e.deviceNodes ?? []) deviceNodes.set(d.path, { ...d });
+    for (const m of e.mounts ?? []) mounts.set(normalDestination(m.containerPath), { ...m, ...(m.options ? { options: [...m.options] } : {}) });
+    for (const h of e.hooks ?? []) hooks.set(JSON.stringify([h.hookName, h.path, h.args ?? []]), { ...h });
+    for (const g of e.additionalGids ?? []) if (g !== 0) gids.add(g);
     if (e.intelRdt) intelRdt = { ...e.intelRdt, ...(e.intelRdt.schemata ? { schemata: [...e.intelRdt.schemata] } : {}) }; // later wins whole
   }
   const out: ContainerEdits = {};
-  if (env.length) out.env = env;
-  if (deviceNodes.length) out.deviceNodes = deviceNodes;
-  if (mounts.length) out.mounts = mounts;
-  if (hooks.length) out.hooks = hooks;
-  if (gids.length) out.additionalGids = gids;
+  if (env.size) out.env = [...env.values()];
+  if (deviceNodes.size) out.deviceNodes = [...deviceNodes.values()];
+  if (mounts.size) out.mounts = [...mounts.values()];
+  if (hooks.size) out.hooks = [...hooks.values()];
+  if (gids.size) out.additionalGids = [...gids];
   if (intelRdt) out.intelRdt = intelRdt;
   return out;
 }

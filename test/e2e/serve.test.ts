@@ -165,15 +165,13 @@ test('garbage and truncated requests: cold or closed, and the service goes on', 
       expect(p.ok && p.value.kind).toBe('cold');
     }
   }
-  // A request never completed is closed after a few seconds.
-  const start = Date.now();
+  // A request never completed is closed by the service (else this waits until the test's timeout).
   await new Promise<void>((ok) => {
     const s = connect(sock);
     s.on('connect', () => s.write(Buffer.from(`${SERVE_MAGIC}\0`)));
     s.on('error', () => {});
     s.on('close', () => ok());
   });
-  expect(Date.now() - start).toBeLessThan(10000);
   expect((await ask(['create', '--bundle', bundle(), 'after'])).kind).toBe('write');
 });
 

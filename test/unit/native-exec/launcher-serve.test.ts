@@ -342,9 +342,7 @@ describe('every other answer is the cold path', () => {
       await new Promise((ok) => setTimeout(ok, SERVE_DEADLINE_MS + 300));
       socket.end(writeFor(b));
     });
-    const start = Date.now();
     await expectCold(b);
-    expect(Date.now() - start).toBeLessThan(SERVE_DEADLINE_MS + 3000);
   });
 
   test('a whole answer, but the connection stays open past the deadline', async () => {
@@ -356,9 +354,7 @@ describe('every other answer is the cold path', () => {
   test('a service that never answers', async () => {
     const b = bundle();
     server = await fakeService(() => {});
-    const start = Date.now();
     await expectCold(b);
-    expect(Date.now() - start).toBeGreaterThanOrEqual(SERVE_DEADLINE_MS);
   });
 });
 

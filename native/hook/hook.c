@@ -868,8 +868,10 @@ static void debug(const char *fmt, ...)
     fprintf(stderr, "%s: debug: %s\n", hook_prog, msg);
 }
 
-/* The ld.so.cache fast path (ldcache_fast.c, README.md): 1 when it wrote the cache, 0 when ldconfig must run. */
-static int fast_ldcache(int rootfd, int mfd, struct args *a)
+/* The ld.so.cache fast path (ldcache_fast.c, README.md): 1 when it wrote the cache, 0 when ldconfig must run.
+ * compat_active: CUDA forward compat put the image's compat dir first (a 00-compat conf or a command-line folder),
+ * which only ldconfig orders; --cuda-compat that found nothing newer changed nothing and does not decline. */
+static int fast_ldcache(int rootfd, int mfd, struct args *a, int compat_active)
 {
     char why[1024] = "";
     const char *folders[MAX_ITEMS], *others[MAX_KNOWN];
@@ -879,8 +881,8 @@ static int fast_ldcache(int rootfd, int mfd, struct args *a)
         debug("ld.so.cache: ldconfig (forced)");
         return 0;
     }
-    if (a->compat_version) {
-        debug("ld.so.cache: ldconfig (--cuda-compat)");
+    if (compat_active) {
+        debug("ld.so.cache: ldconfig (--cuda-compat: the image's compat libraries are newer than the driver)");
         return 0;
     }
     struct conf c = {0};
@@ -929,13 +931,15 @@ int update_ldcache_in(int rootfd, struct args *a)
     make_links_in(rootfd, a);
     /* CUDA forward compat: 00-compat-<major>.conf when conf.d is read, else the compat dir first on the command
      * line (ldconfig puts the entries of command-line folders first; the loader takes the first one). */
+    int compat_active = 0;
     if (a->compat_version) {
         int confd = confd_included(rootfd);
-        if (cuda_compat_in(rootfd, "--cuda-compat", a->host_major, a->compat_dir, confd) && !confd)
+        compat_active = cuda_compat_in(rootfd, "--cuda-compat", a->host_major, a->compat_dir, confd);
+        if (compat_active && !confd)
             *missing++ = a->compat_dir;
     }
     int nmissing = update_conf(rootfd, a, missing);
-    if (fast_ldcache(rootfd, mfd, a))
+    if (fast_ldcache(rootfd, mfd, a, compat_active))
         return 0;
     run_ldconfig(rootfd, mfd, dirs, (int)(missing - dirs) + nmissing);
     return 0;

@@ -73,6 +73,8 @@ interface Shape {
   why?: RegExp;
   folders: string[];
   links?: string[];
+  /** More hook arguments (both runs). */
+  args?: string[];
   probes: string[];
   /** Makes the rootfs' shape (after the template is copied). */
   setup: (root: string) => void;
@@ -130,7 +132,14 @@ const SHAPES: Shape[] = [
       writeFileSync(join(r, LIB, 'libc.so'), '/* GNU ld script\n   Use the shared library. */\nOUTPUT_FORMAT(elf64-x86-64)\nGROUP ( /lib/x86_64-linux-gnu/libc.so.6 )\n');
       writeFileSync(join(r, LIB, 'libnotes.so.1.txt'), 'not a library, but named like one: ldconfig skips it with a warning\n');
     } },
+  { name: '--cuda-compat, the image has no compat libraries', fast: true, folders: [`/${LIB}`], args: ['--cuda-compat', '550.54.15'],
+    probes: ['libcuda.so.1'], setup: driver },
+  { name: '--cuda-compat, compat libraries older than the driver', fast: true, folders: [`/${LIB}`], args: ['--cuda-compat', '550.54.15'],
+    probes: ['libcuda.so.1'], setup: (r) => { driver(r); inject(r, 'usr/local/cuda/compat', 'libcuda.so.535.104.5', 'libcuda.so.1', 2); } },
   // Fallbacks.
+  { name: '--cuda-compat, compat libraries newer than the driver', fast: false, why: /compat libraries are newer/, folders: [`/${LIB}`],
+    args: ['--cuda-compat', '550.54.15'], probes: ['libcuda.so.1'],
+    setup: (r) => { driver(r); inject(r, 'usr/local/cuda/compat', 'libcuda.so.999.1.2', 'libcuda.so.1', 2); } },
   { name: 'no cache', fast: false, why: /etc\/ld\.so\.cache: No such file/, again: true, folders: [`/${LIB}`], probes: ['libcuda.so.1'],
     setup: (r) => { rmSync(join(r, 'etc/ld.so.cache')); driver(r); } },
   { name: 'an old-format (compat) cache', fast: false, why: /not in the new format only/, again: true, folders: [`/${LIB}`], probes: ['libcuda.so.1'],
@@ -178,7 +187,7 @@ describe.each(['nvidia-runtime-hook', 'nvidia-runtime-hook-walk', 'nvidia-runtim
     cpSync(template, fast, { recursive: true, verbatimSymlinks: true });
     shape.setup(fast);
     cpSync(fast, slow, { recursive: true, verbatimSymlinks: true });
-    const args = [...shape.folders.flatMap((f) => ['--folder', f]), ...(shape.links ?? []).flatMap((l) => ['--link', l])];
+    const args = [...shape.folders.flatMap((f) => ['--folder', f]), ...(shape.links ?? []).flatMap((l) => ['--link', l]), ...(shape.args ?? [])];
     for (let run = 0; run < 2; run++) { // the second run: a container restarted, links already there
       const a = hook(binary, fast, args, env);
       const b = hook(binary, slow, [...args, '--ldconfig-only'], env);

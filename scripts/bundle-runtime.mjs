@@ -59,6 +59,9 @@ if (!cjs) {
     outfile: mainCjs,
     allowOverwrite: true,
     format: 'cjs',
+    // The loader finds the addon relative to itself (import.meta.url, which CommonJS spells through __filename).
+    banner: { js: "var __nvr_loader_url = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__nvr_loader_url' },
   });
   if (mainSource !== mainCjs) {
     rmSync(main, { force: true });

@@ -4,6 +4,8 @@
 #include <napi.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -122,7 +124,29 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// contentHash(buffer) → 16 hex digits: FNV-1a (64-bit) of the bytes. Not a cryptographic hash: it tells a file's
+// content from another build's (the code cache's staleness check, src/runtime/loader.ts), where every file hashed is
+// already trusted (root-owned, not group/world-writable). In C because loading node:crypto costs a cold create ~3 ms.
+Napi::Value ContentHash(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) {
+    Napi::TypeError::New(env, "contentHash(buffer): buffer must be a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> b = info[0].As<Napi::Buffer<uint8_t>>();
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const uint8_t *p = b.Data();
+  for (size_t i = 0, n = b.Length(); i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return Napi::String::New(env, hex, 16);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("contentHash", Napi::Function::New(env, ContentHash, "contentHash"));
   exports.Set("nvmlQuery", Napi::Function::New(env, NvmlQuery, "nvmlQuery"));
   exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));

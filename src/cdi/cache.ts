@@ -1,8 +1,8 @@
 /**
  * The parsed-spec cache: a YAML CDI spec is parsed once, not on every create (loading the `yaml` package and parsing
  * an 8-GPU spec costs ~90 ms; reading the cached JSON, ~1 ms). An entry is the parsed document as JSON, under
- * /run/nvidia-runtime/cdi-cache/<sha256 of the spec's path>.json, recording the spec's path, its identity (dev,
- * ino, size, mtime_ns, ctime_ns of the opened file) and the sha256 of its text (reading and hashing 25 KB is ~0.1 ms;
+ * /run/nvidia-runtime/cdi-cache/<hash of the spec's path>.json, recording the spec's path, its identity (dev,
+ * ino, size, mtime_ns, ctime_ns of the opened file) and the hash of its text (the addon's FNV-1a: reading and hashing 25 KB is ~0.1 ms;
  * parsing it is what costs).
  *
  * The cache never decides anything: a hit yields the same document the parser would, and the caller validates it
@@ -15,29 +15,25 @@
  *   neither coarse timestamps nor a write racing the read can pair a document with text it was not parsed from).
  * Anything else (missing, foreign owner, wrong mode, unparsable, another path, a stale identity) is a miss: the spec
  * is parsed as before and the entry rewritten; so is an entry whose document fails validation (load.ts). Only a
- * document that parsed and validated is stored, and only when it survives a JSON round trip unchanged. Every
- * failure to read or write the cache is silent: it is an optimisation. Past MAX_ENTRIES entries it is emptied.
+ * document that parsed and validated is stored. The file mechanics (trust, atomic write, bound) are
+ * src/cache/run-cache.ts's.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import type { BigIntStats } from 'node:fs';
+import { contentHash, readRunCacheEntry, writeRunCacheEntry, type RunCacheOptions } from '../cache/run-cache.js';
 
 export const DEFAULT_CDI_CACHE_DIR = '/run/nvidia-runtime/cdi-cache';
-export const CACHE_FORMAT = 'nvidia-runtime cdi-cache 1';
+export const CACHE_FORMAT = 'nvidia-runtime cdi-cache 2';
 /** A spec is at most MAX_SPEC_BYTES (16 MiB); its JSON is about as large. */
 const MAX_ENTRY_BYTES = 48 << 20;
-/** A host has a handful of spec files; past this many entries (specs come and go under new names) the cache is
- *  emptied before the next entry is written, so it never grows without bound. */
-export const MAX_ENTRIES = 256;
+export { MAX_ENTRIES, jsonFaithful } from '../cache/run-cache.js';
 
-export interface CdiCacheOptions {
-  dir?: string;
-  euid?: number;
-}
+export type CdiCacheOptions = RunCacheOptions;
 
-/** The hash an entry records of the text its document was parsed from. */
-export function textHash(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+/** The hash an entry records of the text its document was parsed from (length + content hash); undefined: no cache. */
+export function textHash(text: string): string | undefined {
+  const b = Buffer.from(text, 'utf8');
+  const h = contentHash(b);
+  return h === undefined ? undefined : `${b.length}:${h}`;
 }
 
 /** The identity an entry records: what changes whenever the file's content can have changed. */
@@ -53,101 +49,18 @@ interface Entry {
   doc: unknown;
 }
 
-const entryName = (file: string): string => `${createHash('sha256').update(file).digest('hex').slice(0, 32)}.json`;
-
-const ownedByUs = (uid: number | bigint, euid: number): boolean => Number(uid) === 0 || Number(uid) === euid;
-
-function trustedDir(dir: string, euid: number): boolean {
-  try {
-    const st = lstatSync(dir);
-    return st.isDirectory() && ownedByUs(st.uid, euid) && (st.mode & 0o077) === 0;
-  } catch {
-    return false;
-  }
-}
-
 /** The cached document of `file` (whose identity is `identity` and text hash `hash`), or undefined on any miss. */
-export function lookupCachedSpec(file: string, identity: string, hash: string, options: CdiCacheOptions = {}): unknown {
-  const dir = options.dir ?? DEFAULT_CDI_CACHE_DIR;
-  const euid = options.euid ?? process.geteuid?.() ?? 0;
-  if (!trustedDir(dir, euid)) return undefined;
-  let fd: number;
-  try {
-    fd = openSync(join(dir, entryName(file)), constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  let text: string;
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || !ownedByUs(st.uid, euid) || (st.mode & 0o077) !== 0 || st.size > MAX_ENTRY_BYTES) return undefined;
-    const buf = Buffer.allocUnsafe(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) return undefined;
-      off += n;
-    }
-    text = buf.toString('utf8');
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-  let entry: Partial<Entry>;
-  try {
-    entry = JSON.parse(text) as Partial<Entry>;
-  } catch {
-    return undefined;
-  }
+export function lookupCachedSpec(file: string, identity: string, hash: string | undefined, options: CdiCacheOptions = {}): unknown {
+  if (hash === undefined) return undefined;
+  const entry = readRunCacheEntry(options.dir ?? DEFAULT_CDI_CACHE_DIR, file, MAX_ENTRY_BYTES, options) as Partial<Entry> | null | undefined;
   if (entry === null || typeof entry !== 'object' || entry.format !== CACHE_FORMAT || entry.file !== file || entry.identity !== identity || entry.textHash !== hash) return undefined;
   if (!('doc' in entry)) return undefined;
   return entry.doc;
 }
 
-/** True when JSON.stringify → JSON.parse gives back exactly `v` (plain data, finite numbers, no __proto__ keys). */
-export function jsonFaithful(v: unknown, depth = 0): boolean {
-  if (depth > 256) return false;
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
-  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0);
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!(i in v) || !jsonFaithful(v[i], depth + 1)) return false;
-    return true;
-  }
-  if (typeof v !== 'object') return false;
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const k of Object.keys(v)) if (k === '__proto__' || !jsonFaithful((v as Record<string, unknown>)[k], depth + 1)) return false;
-  return Object.getOwnPropertySymbols(v).length === 0;
-}
-
 /** Records the parsed and validated `doc` of `file` (identity of the opened file: `st`; its text's hash). Silent on any failure. */
-export function storeCachedSpec(file: string, st: BigIntStats, hash: string, doc: unknown, options: CdiCacheOptions = {}): void {
-  const dir = options.dir ?? DEFAULT_CDI_CACHE_DIR;
-  const euid = options.euid ?? process.geteuid?.() ?? 0;
-  if (!jsonFaithful(doc)) return;
-  try {
-    if (!trustedDir(dir, euid)) {
-      mkdirSync(join(dir, '..'), { recursive: true, mode: 0o755 });
-      try {
-        mkdirSync(dir, { mode: 0o700 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return;
-      }
-      if (!trustedDir(dir, euid)) return; // someone else's, or too open: never write into it
-    }
-    const entry: Entry = { format: CACHE_FORMAT, file, identity: specIdentity(st), textHash: hash, doc };
-    const target = join(dir, entryName(file));
-    const names = readdirSync(dir);
-    if (names.length >= MAX_ENTRIES) for (const n of names) rmSync(join(dir, n), { force: true });
-    const tmp = `${target}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600, flag: 'wx' });
-      renameSync(tmp, target);
-    } catch {
-      rmSync(tmp, { force: true });
-    }
-  } catch {
-    // best effort
-  }
+export function storeCachedSpec(file: string, st: BigIntStats, hash: string | undefined, doc: unknown, options: CdiCacheOptions = {}): void {
+  if (hash === undefined) return;
+  const entry: Entry = { format: CACHE_FORMAT, file, identity: specIdentity(st), textHash: hash, doc };
+  writeRunCacheEntry(options.dir ?? DEFAULT_CDI_CACHE_DIR, file, entry, options);
 }

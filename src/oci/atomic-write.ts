@@ -8,7 +8,6 @@
  */
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { NvrError } from '../errors.js';
 
 /** The fs calls used here, injectable so tests can make any step fail. */
@@ -32,9 +31,13 @@ function ioError(target: string, step: string, cause: unknown, fix = 'check that
   return new NvrError('IO', `writing ${target}: ${step} failed${code ? ` (${code})` : ''}`, { fix, cause });
 }
 
+/** 12 hex digits. Math.random, not node:crypto (loading it costs a cold create ~3 ms): the name only has to differ
+ *  from other writers' (O_EXCL|O_NOFOLLOW makes a clash or a planted name an error, never a write elsewhere). */
+const randomHex = (): string =>
+  Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, '0') + Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, '0');
+
 /** The temp file name for `file` written by `pid`: hidden, unique, and carrying the writer's pid. */
-const tempName = (file: string, pid: number): string =>
-  `.${path.basename(file)}.${pid}.${randomBytes(6).toString('hex')}.tmp`;
+const tempName = (file: string, pid: number): string => `.${path.basename(file)}.${pid}.${randomHex()}.tmp`;
 
 function isRunning(pid: number): boolean {
   try {

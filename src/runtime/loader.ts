@@ -10,11 +10,11 @@
  * rejects (another node binary, other V8 flags, another bundle: V8 checks its version, flag and source hashes and a
  * checksum) is ignored too (`script.cachedDataRejected`); the runtime then compiles from source as before. V8's
  * own source check is only the source's length, so the cache file starts with a header of ours binding it to the
- * bundle's exact text and to this node (version, arch): an entry for another bundle is never offered to V8.
+ * bundle's exact bytes (the addon's contentHash: node:crypto alone costs a cold create ~3 ms to load) and to this
+ * node (version, arch): an entry for another bundle is never offered to V8. Without the addon, no cache is used.
  * Nothing here reads the environment: the loader's behaviour depends on the files next to it only.
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,32 +62,48 @@ export function readTrustedCache(file: string, euid: number = process.geteuid?.(
   }
 }
 
-const MAGIC = Buffer.from('nvr-code-cache 1\n');
-const HEADER_BYTES = MAGIC.length + 32;
+const MAGIC = 'nvr-code-cache 2\n';
 
-/** What a cache is bound to: the exact wrapped source and this node. */
-function cacheKey(wrapped: string): Buffer {
-  return createHash('sha256').update(`${process.version}\0${process.arch}\0`).update(wrapped).digest();
+interface HashAddon {
+  contentHash(b: Buffer): string;
+}
+/** The project's addon (this module is dist/runtime/main.cjs or loader.js: ../../build/Release), or undefined. */
+function hashAddon(): HashAddon | undefined {
+  try {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const addon = createRequire(import.meta.url)(join(here, '..', '..', 'build', 'Release', 'nvidia_runtime.node')) as Partial<HashAddon>;
+    return typeof addon.contentHash === 'function' ? (addon as HashAddon) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** The V8 data of `file` (header + V8 cached data) when its header names exactly `wrapped`; else undefined. */
-function cachedDataFor(file: Buffer | undefined, wrapped: string): Buffer | undefined {
-  if (!file || file.length <= HEADER_BYTES || !file.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-  if (!file.subarray(MAGIC.length, HEADER_BYTES).equals(cacheKey(wrapped))) return undefined;
-  return file.subarray(HEADER_BYTES);
+/** The header a cache of `bundle` (its bytes) carries for this node: magic, node version, arch, length, content hash. */
+function cacheHeader(bundle: Buffer, addon: HashAddon): Buffer {
+  return Buffer.from(`${MAGIC}${process.version} ${process.arch} ${bundle.length} ${addon.contentHash(bundle)}\n`);
+}
+
+/** The V8 data of `file` (header + V8 cached data) when its header is exactly `header`; else undefined. */
+function cachedDataFor(file: Buffer | undefined, header: Buffer | undefined): Buffer | undefined {
+  if (!file || !header || file.length <= header.length || !file.subarray(0, header.length).equals(header)) return undefined;
+  return file.subarray(header.length);
 }
 
 export interface CompiledBundle {
   script: Script;
-  wrapped: string;
+  /** The header a cache of this bundle carries; undefined without the addon (then no cache is read or written). */
+  header: Buffer | undefined;
   /** True when a cache was offered and V8 rejected it; false when it was used; undefined when none was offered. */
   cachedDataRejected: boolean | undefined;
 }
 
 /** Compile the bundle; `cacheFile` is the cache file's content (header + V8 data), when there is one. */
 export function compileBundle(bundleFile: string, cacheFile: Buffer | undefined): CompiledBundle {
-  const wrapped = wrapSource(readFileSync(bundleFile, 'utf8'));
-  const cachedData = cachedDataFor(cacheFile, wrapped);
+  const bytes = readFileSync(bundleFile);
+  const addon = hashAddon();
+  const header = addon ? cacheHeader(bytes, addon) : undefined;
+  const wrapped = wrapSource(bytes.toString('utf8'));
+  const cachedData = cachedDataFor(cacheFile, header);
   const options = {
     filename: bundleFile,
     // A dynamic import() in the bundle resolves as it would in a module of the main context.
@@ -96,7 +112,7 @@ export function compileBundle(bundleFile: string, cacheFile: Buffer | undefined)
   };
   const script = new Script(wrapped, options as ConstructorParameters<typeof Script>[1]);
   const cachedDataRejected = cacheFile === undefined ? undefined : cachedData === undefined || script.cachedDataRejected === true;
-  return { script, wrapped, cachedDataRejected };
+  return { script, header, cachedDataRejected };
 }
 
 type Require = (id: string) => unknown;
@@ -121,8 +137,9 @@ export function runRuntime(mainUrl: string): void {
 }
 
 function writeCacheFile(file: string, compiled: CompiledBundle): void {
+  if (!compiled.header) throw new Error('the addon (build/Release/nvidia_runtime.node) cannot be loaded: no code cache without its contentHash');
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, Buffer.concat([MAGIC, cacheKey(compiled.wrapped), compiled.script.createCachedData()]), { mode: 0o644 });
+  writeFileSync(tmp, Buffer.concat([compiled.header, compiled.script.createCachedData()]), { mode: 0o644 });
   renameSync(tmp, file);
 }
 

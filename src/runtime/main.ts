@@ -14,7 +14,7 @@ import { configFilePath, loadConfig } from '../config/load.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { isNvrError, NvrError } from '../errors.js';
 import { CALLER_ENV_FD_VAR } from '../launcher-contract.js';
-import { loadHostInventory } from '../host/inventory.js';
+import { cachedHostInventory } from '../host/snapshot-cache.js';
 import { createLogger } from '../log/logger.js';
 import { appendRuncLogError } from '../log/runc-log.js';
 import { writeFileAtomic } from '../oci/atomic-write.js';
@@ -88,7 +88,8 @@ export function main(argv: string[], env: NodeJS.ProcessEnv): never {
       const logger = createLogger({ file: config.runtime.debug, level: config.runtime.logLevel });
       for (const w of config.warnings) logger.warn(w);
       const plan = planCreate(args.bundle, config, {
-        loadInventory: (driverRoot) => loadHostInventory({ driverRoot }),
+        // The snapshot an earlier create took, while nothing it depends on changed (src/host/snapshot-cache.ts).
+        loadInventory: (driverRoot) => cachedHostInventory(driverRoot),
         hookPath: join(binDir, 'nvidia-runtime-hook'),
       }, args.configPath);
       logger.info(`${args.verb} ${args.containerId ?? ''}: ${plan.request.gpu ? `granted ${plan.granted}` : 'not a GPU container'}`, {

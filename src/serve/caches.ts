@@ -5,15 +5,15 @@
  * cached (the error reaches the caller, which answers `cold`), and neither is a value whose fingerprint cannot be
  * taken or does not match what the computation itself recorded having read.
  */
-import { readdirSync, lstatSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { dirname } from 'node:path';
 import { loadCdiRegistry, type CdiRegistry } from '../cdi/registry.js';
 import { listSpecFiles } from '../cdi/load.js';
 import { configFilePath, loadConfig } from '../config/load.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { loadHostInventory, type HostInventory } from '../host/inventory.js';
+import { identities, inventoryFingerprint } from '../host/fingerprint.js';
 import { normalizeRoot } from '../host/root.js';
-import { identityOf, statIdentity } from '../launcher-contract.js';
+import { statIdentity } from '../launcher-contract.js';
 import { findLowLevelRuntime, type LowLevelRuntime } from '../runtime/find-runc.js';
 
 export interface Fingerprinted<A extends unknown[], V> {
@@ -63,27 +63,6 @@ export function fingerprinted<A extends unknown[], V>(
   };
 }
 
-/** lstat identity (a link itself, a device node): "-" when absent, undefined when unreadable otherwise. */
-function lstatIdentity(path: string): string | undefined {
-  try {
-    return identityOf(lstatSync(path, { bigint: true }));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : undefined;
-  }
-}
-
-/** "path=identity" lines, undefined when any identity cannot be taken. */
-function identities(paths: Iterable<string>, ident: (p: string) => string | undefined = statIdentity): string | undefined {
-  const out: string[] = [];
-  for (const p of paths) {
-    const id = ident(p);
-    if (id === undefined) return undefined;
-    out.push(`${p}=${id}`);
-  }
-  return out.join('\n');
-}
-
 // ---- the config -----------------------------------------------------------------------------------------------
 
 export type ConfigEnv = { PATH?: string; NVIDIA_CTK_CONFIG_FILE_PATH?: string };
@@ -127,61 +106,6 @@ export function runcCache(
 }
 
 // ---- the host snapshot ----------------------------------------------------------------------------------------
-
-/** The MIG state: proc/driver/nvidia/capabilities/gpu<N>/mig/gi<N>/ci<N> entries under the driver root. */
-function migEntries(root: string): string[] {
-  const base = join(root, 'proc/driver/nvidia/capabilities');
-  const out: string[] = [];
-  const list = (dir: string, re: RegExp): string[] => {
-    try {
-      return readdirSync(dir).filter((n) => re.test(n)).sort();
-    } catch {
-      return [];
-    }
-  };
-  for (const gpu of list(base, /^gpu\d+$/)) {
-    for (const gi of list(join(base, gpu, 'mig'), /^gi\d+$/)) {
-      out.push(`${gpu}/mig/${gi}`);
-      for (const ci of list(join(base, gpu, 'mig', gi), /^ci\d+$/)) out.push(`${gpu}/mig/${gi}/${ci}`);
-    }
-  }
-  return out;
-}
-
-/** Every device node host path the snapshot recorded (its major:minor and mode go into the edits). */
-function snapshotNodes(inv: HostInventory): string[] {
-  const paths = new Set<string>();
-  for (const n of Object.values(inv.nodes)) paths.add(n.hostPath);
-  for (const caps of Object.values(inv.migCapabilities)) for (const c of caps) if (c.node) paths.add(c.node.hostPath);
-  for (const n of Object.values(inv.imexChannels)) paths.add(n.hostPath);
-  for (const c of Object.values(inv.migAdmin)) if (c?.node) paths.add(c.node.hostPath);
-  for (const d of Object.values(inv.drm)) for (const n of d.nodes) if (n.hostPath) paths.add(n.hostPath);
-  return [...paths].sort();
-}
-
-/**
- * The fingerprint of a snapshot of `driverRoot`: the identities of its etc/ld.so.cache, the queried libnvidia-ml,
- * the dev root's /dev, /dev/nvidia-caps, /dev/dri (and by-path) directories, proc/devices and
- * proc/driver/nvidia-caps/mig-minors, the list of MIG gi/ci capability entries, and every device node it recorded.
- */
-export function inventoryFingerprint(inv: HostInventory, driverRoot: string): string | undefined {
-  const root = normalizeRoot(driverRoot);
-  const under = (r: string, p: string): string => posix.join(r, p);
-  const files = identities([
-    under(root, 'etc/ld.so.cache'),
-    inv.nvmlLibrary,
-    under(inv.devRoot, 'dev'),
-    under(inv.devRoot, 'dev/nvidia-caps'),
-    under(inv.devRoot, 'dev/dri'),
-    under(inv.devRoot, 'dev/dri/by-path'),
-    under(inv.devRoot, 'dev/nvidia-caps-imex-channels'),
-    under(root, 'proc/devices'),
-    under(root, 'proc/driver/nvidia-caps/mig-minors'),
-  ]);
-  const nodes = identities(snapshotNodes(inv), lstatIdentity);
-  if (files === undefined || nodes === undefined) return undefined;
-  return `${files}\n${nodes}\nmig:${migEntries(root).join(',')}`;
-}
 
 export function inventoryCache(load: (driverRoot: string) => HostInventory = (driverRoot) => loadHostInventory({ driverRoot })): Fingerprinted<[string], HostInventory> {
   return fingerprinted(load, inventoryFingerprint, (driverRoot) => normalizeRoot(driverRoot));

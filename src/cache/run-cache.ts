@@ -11,8 +11,8 @@
  * write is silent: a miss.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fastAddon } from '../host/fast-addon.js';
 
 /** Past this many entries in one cache directory it is emptied before the next write. */
 export const MAX_ENTRIES = 256;
@@ -22,24 +22,13 @@ export interface RunCacheOptions {
   euid?: number;
 }
 
-interface HashAddon {
-  contentHash(b: Buffer): string;
-}
-let addon: HashAddon | null | undefined;
 /**
  * FNV-1a 64 of `b` (the addon's contentHash; 16 hex digits), undefined when the addon cannot load (then nothing is
  * cached). Not cryptographic: what is hashed is trusted input and every entry also names what it was made from;
  * node:crypto alone costs every cold create ~3 ms to load.
  */
 export function contentHash(b: Buffer | string): string | undefined {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)('../../build/Release/nvidia_runtime.node') as HashAddon;
-    } catch {
-      addon = null;
-    }
-  }
-  return addon?.contentHash(typeof b === 'string' ? Buffer.from(b, 'utf8') : b) ?? undefined;
+  return fastAddon()?.contentHash(typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
 }
 
 const ownedByUs = (uid: number | bigint, euid: number): boolean => Number(uid) === 0 || Number(uid) === euid;

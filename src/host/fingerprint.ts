@@ -11,6 +11,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { identityOf, statIdentity } from '../launcher-contract.js';
 import { CAPABILITIES, ipcsFor } from './capabilities.js';
+import { fastAddon } from './fast-addon.js';
 import type { HostInventory } from './inventory.js';
 import { hostPathOf, normalizeRoot } from './root.js';
 
@@ -24,13 +25,18 @@ export function lstatIdentity(path: string): string | undefined {
   }
 }
 
-/** "path=identity" lines, undefined when any identity cannot be taken. */
-export function identities(paths: Iterable<string>, ident: (p: string) => string | undefined = statIdentity): string | undefined {
+/**
+ * "path=identity" lines (stat, or lstat when !follow: a link itself, a device node), undefined when any identity
+ * cannot be taken. One addon call for the whole list when the addon loads; else statIdentity/lstatIdentity each.
+ */
+export function identities(paths: Iterable<string>, follow = true): string | undefined {
+  const list = [...paths];
+  const ids: Array<string | null | undefined> = fastAddon()?.identities(list, follow) ?? list.map((p) => (follow ? statIdentity(p) : lstatIdentity(p)));
   const out: string[] = [];
-  for (const p of paths) {
-    const id = ident(p);
-    if (id === undefined) return undefined;
-    out.push(`${p}=${id}`);
+  for (let i = 0; i < list.length; i++) {
+    const id = ids[i];
+    if (id === undefined || id === null) return undefined;
+    out.push(`${list[i]}=${id}`);
   }
   return out.join('\n');
 }
@@ -102,11 +108,11 @@ export function inventoryFingerprint(inv: HostInventory, driverRoot: string): st
     under(root, 'proc/devices'),
     under(root, 'proc/driver/nvidia-caps/mig-minors'),
   ]);
-  const nodes = identities(snapshotNodes(inv), lstatIdentity);
+  const nodes = identities(snapshotNodes(inv), false);
   const found = snapshotFiles(inv);
-  const driverFiles = identities(found.files, lstatIdentity);
+  const driverFiles = identities(found.files, false);
   const driverDirs = identities(found.dirs);
-  const ipcs = identities(found.ipcs, lstatIdentity);
+  const ipcs = identities(found.ipcs, false);
   if (files === undefined || nodes === undefined || driverFiles === undefined || driverDirs === undefined || ipcs === undefined) return undefined;
   return `${files}\n${nodes}\n${driverFiles}\n${driverDirs}\n${ipcs}\nmig:${migEntries(root).join(',')}`;
 }

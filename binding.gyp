@@ -112,6 +112,9 @@
       "type": "executable",
       "product_name": "nvidia-runtime",
       "sources": ["native/launcher/launcher.c", "native/launcher/serve_client.c"],
+      # NODE_EXECUTABLE: the node this build ran under, the launcher's first choice; after it the fixed fallbacks of
+      # src/launcher-contract.json (nodeFallbacks: /usr/bin/node, /usr/local/bin/node), each used only when it passes
+      # the trust rule, so moving or upgrading Node does not break GPU creates (native/launcher/launcher.c find_node).
       "defines": ["NODE_EXECUTABLE=\"<!(node -p process.execPath)\""],
     },
     {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command: install what nvidia-runtime needs on a Debian/Ubuntu host (as root), build it, and
-# run the main job. On a host without an NVIDIA GPU it creates a mock driver root and uses that instead.
+# The README's first command: install what nvidia-runtime needs on a Debian/Ubuntu host (as root), build it, install
+# it as a Debian package (npm run package; docs/install.md), and run the main job with the installed /usr/bin names.
+# On a host without an NVIDIA GPU it creates a mock driver root and uses that instead.
 set -euo pipefail
 umask 022   # config.toml must not be group/world-writable (the runtime refuses it)
 cd "$(dirname "$0")/.."
@@ -12,30 +13,47 @@ bash scripts/install-packages.sh   # the one package list (scripts/packages.txt)
 
 npm ci
 
+echo "== building and installing the Debian package"
+# It replaces NVIDIA's toolkit packages (the same /usr/bin names): apt would remove them; that is left to you.
+for p in nvidia-container-toolkit nvidia-container-toolkit-base libnvidia-container-tools; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$'; then
+    echo "setup.sh: $p is installed; nvidia-runtime replaces it (same commands): apt-get remove $p first" >&2; exit 1
+  fi
+done
+version=$(node -p 'require("./package.json").version')
+npm run --silent package -- --out "$PWD" >/dev/null
+# An installation from before the package linked the build tree into /usr/local/bin, ahead of /usr/bin on PATH:
+# those links go (only links into a dist/bin/ of the same name); /usr/bin/nvidia-cdi-hook and config.toml it made
+# are taken over by the package (dpkg replaces the unowned link; --force-confold keeps the existing config.toml).
+for exe in nvidia-runtime nvidia-ctk nvidia-container-cli nvidia-container-runtime-hook nvidia-container-toolkit; do
+  if [ -L "/usr/local/bin/$exe" ] && case "$(readlink "/usr/local/bin/$exe")" in */dist/bin/"$exe") true ;; *) false ;; esac; then
+    rm -f "/usr/local/bin/$exe"
+  fi
+done
+# --reinstall: the same version rebuilt from a changed tree is installed too. Engine configs are not touched by it.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "./nvidia-runtime_${version}_$(dpkg --print-architecture).deb"
+hash -r
+
 if [ -e /dev/nvidiactl ] && command -v nvidia-smi >/dev/null; then
   DRIVER_ROOT=/
 else
   DRIVER_ROOT=/var/lib/nvidia-runtime/mock-driver
   echo "== no NVIDIA GPU here: creating a mock driver root with 8 GPUs at $DRIVER_ROOT"
-  dist/bin/nvidia-ctk mock-driver --root "$DRIVER_ROOT" --gpus 8
+  /usr/bin/nvidia-ctk mock-driver --root "$DRIVER_ROOT" --gpus 8
+  # The conffile (/etc/nvidia-container-runtime/config.toml) points the runtime at it; kept on upgrades.
+  /usr/bin/nvidia-ctk config --set "nvidia-container-cli.root=$DRIVER_ROOT" --in-place
 fi
 
 echo "== nvidia-container-cli --root $DRIVER_ROOT info"
-dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" info
+/usr/bin/nvidia-container-cli --root "$DRIVER_ROOT" info
 echo "== nvidia-container-cli --root $DRIVER_ROOT list --device all"
-dist/bin/nvidia-container-cli --root "$DRIVER_ROOT" list --device all
+/usr/bin/nvidia-container-cli --root "$DRIVER_ROOT" list --device all
 
-echo "== installing nvidia-runtime into /usr/local/bin and registering it with Docker"
-# nvidia-container-runtime-hook on dockerd's PATH is what makes `docker run --gpus` work with plain runc.
-for exe in nvidia-runtime nvidia-ctk nvidia-container-cli nvidia-container-runtime-hook nvidia-container-toolkit; do ln -sfn "$PWD/dist/bin/$exe" "/usr/local/bin/$exe"; done
-[ -e /usr/bin/nvidia-cdi-hook ] || [ -L /usr/bin/nvidia-cdi-hook ] || ln -s "$PWD/dist/bin/nvidia-cdi-hook" /usr/bin/nvidia-cdi-hook   # for CDI specs NVIDIA's toolkit wrote; never replaces its binary
-mkdir -p /etc/nvidia-container-runtime
-if [ ! -f /etc/nvidia-container-runtime/config.toml ]; then
-  printf '[nvidia-container-cli]\nroot = "%s"\n' "$DRIVER_ROOT" > /etc/nvidia-container-runtime/config.toml.tmp
-  mv /etc/nvidia-container-runtime/config.toml.tmp /etc/nvidia-container-runtime/config.toml
-fi
+echo "== registering /usr/bin/nvidia-runtime with Docker"
+# /usr/bin/nvidia-container-runtime-hook on dockerd's PATH is what makes `docker run --gpus` work with plain runc.
 mkdir -p /etc/docker
-dist/bin/nvidia-ctk runtime configure --runtime=docker --nvidia-runtime-path /usr/local/bin/nvidia-runtime
+/usr/bin/nvidia-ctk runtime configure --runtime=docker --nvidia-runtime-path /usr/bin/nvidia-runtime
 if docker info >/dev/null 2>&1; then
   pkill -HUP -x dockerd   # runtimes are reloadable
   sleep 1

@@ -15,6 +15,10 @@
 #define NVR_SERVE_DEADLINE_MS 1000
 #define NVR_SERVE_MAX_MESSAGE_BYTES 33685504
 
+/* Where the launcher looks for Node after the node it was built with (NODE_EXECUTABLE), in order: a fixed list,
+ * never a PATH lookup; the first that passes the trust rule runs. */
+#define NVR_NODE_FALLBACKS "/usr/bin/node", "/usr/local/bin/node"
+
 struct nvr_flag {
     const char *name;      /* as written after the dashes */
     char kind;             /* 'v' takes a value, 'b' boolean */

@@ -38,6 +38,11 @@
 #ifndef NODE_EXECUTABLE
 #error "define NODE_EXECUTABLE: the absolute path of the node binary the runtime was built for"
 #endif
+/* Where Node is looked for, in order: the node the runtime was built with, then the contract's fixed fallbacks. Never
+ * a PATH lookup: the caller's environment must not choose what runs as root. Tests compile their own list. */
+#ifndef NVR_NODE_CANDIDATES
+#define NVR_NODE_CANDIDATES NODE_EXECUTABLE, NVR_NODE_FALLBACKS
+#endif
 
 #define MAX_MARKERS 256
 
@@ -461,6 +466,47 @@ static int caller_env_fd(void)
     return fd;
 }
 
+/*
+ * The first Node candidate that, after following links, is an executable regular file that passes the trust rule, in
+ * a directory that passes it too (the rule of the runtime's runc lookup, src/trust.ts); its real path, or NULL with
+ * every refused candidate and why in `tried`.
+ */
+static const char *find_node(char *real, char *tried, size_t n)
+{
+    static const char *const candidates[] = {NVR_NODE_CANDIDATES, 0};
+    size_t used = 0;
+    tried[0] = '\0';
+    for (size_t i = 0; candidates[i]; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= strcmp(candidates[i], candidates[j]) == 0;
+        if (seen)
+            continue;
+        struct stat st;
+        const char *why = NULL;
+        if (!realpath(candidates[i], real) || stat(real, &st) != 0)
+            why = strerror(errno);
+        else if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+            why = "not an executable file";
+        else if (!nvr_trusted(&st))
+            why = "not owned by root or writable by group/others";
+        else {
+            char *slash = strrchr(real, '/');
+            struct stat dst;
+            *slash = '\0';
+            int ok = stat(slash == real ? "/" : real, &dst) == 0 && nvr_trusted(&dst);
+            *slash = '/';
+            if (!ok)
+                why = "its directory is not owned by root or is writable by group/others";
+        }
+        if (!why)
+            return real;
+        if (used < n)
+            used += (size_t)snprintf(tried + used, n - used, "%s%s (%s)", used ? ", " : "", candidates[i], why);
+    }
+    return NULL;
+}
+
 /* Node with <prefix>/runtime/<entry>; with_caller_env: the caller's environment in a sealed memfd (for runc). */
 __attribute__((noreturn)) static void exec_node(int argc, char **argv, const char *entry, int with_caller_env)
 {
@@ -493,7 +539,13 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv, const cha
         fprintf(stderr, "nvidia-runtime: out of memory\n");
         exit(1);
     }
-    nargv[0] = (char *)NODE_EXECUTABLE;
+    static char node[PATH_MAX], tried[4 * PATH_MAX];
+    if (!find_node(node, tried, sizeof tried)) {
+        fprintf(stderr, "nvidia-runtime: no usable Node.js: tried %s: install Node.js 20 or newer as /usr/bin/node "
+                        "(root-owned, not group/world-writable; the nodejs package)\n", tried);
+        exit(1);
+    }
+    nargv[0] = node;
     nargv[1] = script;
     for (int i = 1; i < argc; i++)
         nargv[i + 1] = argv[i];
@@ -511,9 +563,8 @@ __attribute__((noreturn)) static void exec_node(int argc, char **argv, const cha
         snprintf(fdvar, sizeof fdvar, "%s=%d", NVR_CALLER_ENV_FD_VAR, efd);
         nenv[k] = fdvar;
     }
-    execve(NODE_EXECUTABLE, nargv, nenv);
-    fprintf(stderr, "nvidia-runtime: cannot execute %s: %s: reinstall nvidia-runtime with the Node it was built for\n",
-            NODE_EXECUTABLE, strerror(errno));
+    execve(node, nargv, nenv);
+    fprintf(stderr, "nvidia-runtime: cannot execute %s: %s: reinstall Node.js 20 or newer\n", node, strerror(errno));
     exit(1);
 }
 

@@ -28,7 +28,7 @@ export interface EngineOptions {
 }
 
 export const DEFAULT_RUNTIME_NAME = 'nvidia';
-export const DEFAULT_RUNTIME_PATH = '/usr/local/bin/nvidia-runtime';
+export const DEFAULT_RUNTIME_PATH = '/usr/bin/nvidia-runtime';
 export const DEFAULT_CONFIG_FILE: Record<EngineName, string> = {
   docker: '/etc/docker/daemon.json',
   containerd: '/etc/containerd/config.toml',

@@ -73,7 +73,7 @@ describe('docker', () => {
   test('a missing file is created (no backup); uninstall (and its alias unconfigure) restores the original', async () => {
     const fresh = join(dir, 'new', 'daemon.json');
     await ctk('runtime', 'configure', '--config', fresh, '--set-as-default');
-    expect(JSON.parse(read(fresh))).toEqual({ runtimes: { nvidia: { path: '/usr/local/bin/nvidia-runtime', runtimeArgs: [] } }, 'default-runtime': 'nvidia' });
+    expect(JSON.parse(read(fresh))).toEqual({ runtimes: { nvidia: { path: '/usr/bin/nvidia-runtime', runtimeArgs: [] } }, 'default-runtime': 'nvidia' });
     expect(backups(fresh)).toEqual([]);
     await ctk('runtime', 'unconfigure', '--config', fresh);
     expect(JSON.parse(read(fresh))).toEqual({ runtimes: {}, 'default-runtime': 'runc' });

@@ -8,7 +8,7 @@ import {
 } from '../../../src/engines/containerd.js';
 
 const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures/engines', name), 'utf8');
-const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/local/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true };
+const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true };
 const PLAIN = { ...OPTS, setAsDefault: false, cdiEnabled: false };
 const load = (name: string) => parseToml(fixture(name), name);
 

@@ -7,7 +7,7 @@ import { formatToml, parseToml } from '../../../src/engines/containerd.js';
 import { configureCrio, CRIO_RUNTIME_ROOT, unconfigureCrio } from '../../../src/engines/crio.js';
 
 const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures/engines', name), 'utf8');
-const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/local/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: false };
+const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: false };
 const PLAIN = { ...OPTS, setAsDefault: false };
 
 /**

@@ -5,7 +5,7 @@ import { NvrError } from '../../../src/errors.js';
 import { configureDocker, formatDaemonJson, parseDaemonJson, unconfigureDocker } from '../../../src/engines/docker.js';
 
 const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures/engines', name), 'utf8');
-const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/local/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true };
+const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true };
 const PLAIN = { ...OPTS, setAsDefault: false, cdiEnabled: false };
 
 test('an empty document gets the runtime, default-runtime and features.cdi (golden)', () => {

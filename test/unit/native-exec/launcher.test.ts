@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, 
 import { join } from 'node:path';
 import { SPEC_MAX_BYTES, VIEW_DIR } from '../../../src/launcher-contract.js';
 import { viewFileName } from '../../../src/runtime/launcher-view.js';
-import { distBin, tempDir } from '../../helpers/dist.js';
+import { distBin, PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
 
 const GPU_SPEC = JSON.stringify({ process: { env: ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=all'] } });
 const PLAIN_SPEC = JSON.stringify({ process: { env: ['PATH=/bin'] }, root: { path: 'rootfs' } });
@@ -292,5 +292,102 @@ describe('errors come from the runtime, in one line, with a JSON line in the --l
     expect(r.stderr).toMatch(/^nvidia-runtime: config\.toml .*: writable by group or others \(mode 666\): refusing to use it/);
     expect(decide(['state', 'id'])[0]).toBe('node');
     utimesSync(config, new Date(), new Date());
+  });
+});
+
+describe('finding Node: a fixed list, the first trusted one runs, never a PATH lookup', () => {
+  // The launcher built as the shipped one is, with its list of Node candidates replaced by paths in a private
+  // directory (the shipped list is the build's node, then src/launcher-contract.json nodeFallbacks). Each fake node
+  // prints the path it was executed as and its argv.
+  let prefix: string;
+  let nodes: string;
+  const candidate = (name: string) => join(nodes, name);
+  const BUILT = 'built-node';
+  const FALLBACK = 'fallback-node';
+  const LAST = 'last-node';
+
+  beforeAll(() => {
+    prefix = join(dir, 'node-lookup');
+    nodes = join(prefix, 'nodes');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    mkdirSync(nodes);
+    const list = [BUILT, FALLBACK, LAST].map((n) => JSON.stringify(candidate(n))).join(',');
+    const src = join(PACKAGE_ROOT, 'native', 'launcher');
+    const cc = spawnSync('cc', ['-std=gnu99', '-O2', '-Wall', '-Wextra', '-Werror', `-DNODE_EXECUTABLE=${JSON.stringify(candidate(BUILT))}`,
+      `-DNVR_NODE_CANDIDATES=${list}`, '-o', join(prefix, 'bin', 'nvidia-runtime'), join(src, 'launcher.c'), join(src, 'serve_client.c')]);
+    expect(cc.stderr.toString()).toBe('');
+    expect(cc.status).toBe(0);
+    symlinkSync('nvidia-runtime', join(prefix, 'bin', 'nvidia-container-runtime-hook'));
+  });
+  beforeEach(() => {
+    for (const n of [BUILT, FALLBACK, LAST, 'real-node']) rmSync(candidate(n), { force: true });
+  });
+
+  const fakeNode = (name: string, mode = 0o755) => {
+    writeFileSync(candidate(name), '#!/bin/sh\nprintf "NODE %s" "$0"; printf " %s" "$@"; echo\n');
+    chmodSync(candidate(name), mode);
+  };
+  const run = (exe = 'nvidia-runtime') => {
+    const r = spawnSync(join(prefix, 'bin', exe), ['state', 'x'], { env: { PATH: `${nodes}:${PATH}`, NVIDIA_CTK_CONFIG_FILE_PATH: join(prefix, 'none.toml') } });
+    return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+
+  test('the node it was built with runs first', () => {
+    fakeNode(BUILT);
+    fakeNode(FALLBACK);
+    expect(run()).toEqual({ status: 0, stdout: `NODE ${candidate(BUILT)} ${join(prefix, 'runtime', 'main.js')} state x\n`, stderr: '' });
+  });
+
+  test('the build\'s node gone (moved, upgraded): the fallback runs, for the runtime and the prestart hook', () => {
+    fakeNode(FALLBACK);
+    expect(run().stdout).toBe(`NODE ${candidate(FALLBACK)} ${join(prefix, 'runtime', 'main.js')} state x\n`);
+    expect(run('nvidia-container-runtime-hook').stdout).toBe(`NODE ${candidate(FALLBACK)} ${join(prefix, 'runtime', 'prestart-hook.js')} state x\n`);
+  });
+
+  test('a candidate that is a link runs as its target, when the target is trusted', () => {
+    fakeNode('real-node');
+    symlinkSync('real-node', candidate(FALLBACK));
+    expect(run().stdout).toMatch(new RegExp(`^NODE ${candidate('real-node')} `));
+  });
+
+  test.each([
+    ['group-writable', () => fakeNode(BUILT, 0o775), 'not owned by root or writable by group/others'],
+    ['world-writable', () => fakeNode(BUILT, 0o757), 'not owned by root or writable by group/others'],
+    ['not owned by root', () => { fakeNode(BUILT); spawnSync('chown', ['65534', candidate(BUILT)]); }, 'not owned by root or writable by group/others'],
+    ['a link to a group-writable file', () => { fakeNode('real-node', 0o775); symlinkSync('real-node', candidate(BUILT)); }, 'not owned by root or writable by group/others'],
+    ['not executable', () => fakeNode(BUILT, 0o644), 'not an executable file'],
+    ['a directory', () => mkdirSync(candidate(BUILT)), 'not an executable file'],
+  ])('an untrusted node is refused (%s): the next candidate runs', (_, make, why) => {
+    make();
+    expect(run().stderr).toContain(`tried ${candidate(BUILT)} (${why}), `);
+    fakeNode(FALLBACK);
+    expect(run().stdout).toMatch(new RegExp(`^NODE ${candidate(FALLBACK)} `));
+    rmSync(candidate(BUILT), { recursive: true, force: true });
+  });
+
+  test('a node in a directory others can write to is refused', () => {
+    const open = join(prefix, 'open');
+    mkdirSync(open, { recursive: true });
+    chmodSync(open, 0o777);
+    writeFileSync(join(open, 'node'), '#!/bin/sh\necho OPEN\n', { mode: 0o755 });
+    symlinkSync(join(open, 'node'), candidate(BUILT));
+    fakeNode(FALLBACK);
+    expect(run().stdout).toMatch(new RegExp(`^NODE ${candidate(FALLBACK)} `));
+  });
+
+  test('none usable: one line naming every candidate, why, and the fix; nothing runs; a node on PATH is not used', () => {
+    fakeNode(BUILT, 0o775);
+    mkdirSync(candidate(FALLBACK));
+    fakeNode('node'); // on the caller's PATH: never looked at
+    const r = run();
+    rmSync(candidate('node'));
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `nvidia-runtime: no usable Node.js: tried ${candidate(BUILT)} (not owned by root or writable by group/others), ` +
+        `${candidate(FALLBACK)} (not an executable file), ${candidate(LAST)} (No such file or directory): ` +
+        'install Node.js 20 or newer as /usr/bin/node (root-owned, not group/world-writable; the nodejs package)\n',
+    );
+    rmSync(candidate(FALLBACK), { recursive: true });
   });
 });

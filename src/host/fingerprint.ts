@@ -2,9 +2,9 @@
  * The fingerprint of a host snapshot (src/host/inventory.ts): a string of the identities (src/launcher-contract.ts
  * identityOf: dev, ino, mode, uid, size, mtime ns, ctime ns) of the files whose change means the snapshot may be
  * stale — a driver install or upgrade rewrites ld.so.cache and libnvidia-ml, a module load or MIG change adds,
- * removes or re-creates device nodes and /proc entries; every driver file the snapshot found (a library, binary,
- * firmware, config file, socket) and the directories holding them (a file added there changes its directory's
- * mtime) must still be what it was. The warm path's in-memory cache (src/serve/caches.ts) and
+ * removes or re-creates device nodes and /proc entries; the directories holding every driver file the snapshot
+ * found (a library, binary, firmware, config file) must be unchanged (a file added, removed or replaced there
+ * changes its directory's mtime), and so must every IPC endpoint candidate. The warm path's in-memory cache (src/serve/caches.ts) and
  * the cold path's on-disk cache (snapshot-cache.ts) keep a snapshot only while it is unchanged.
  */
 import { lstatSync, readdirSync } from 'node:fs';
@@ -31,14 +31,21 @@ export function lstatIdentity(path: string): string | undefined {
  */
 export function identities(paths: Iterable<string>, follow = true): string | undefined {
   const list = [...paths];
-  const ids: Array<string | null | undefined> = fastAddon()?.identities(list, follow) ?? list.map((p) => (follow ? statIdentity(p) : lstatIdentity(p)));
+  const ids = identityList(list, follow);
   const out: string[] = [];
   for (let i = 0; i < list.length; i++) {
     const id = ids[i];
-    if (id === undefined || id === null) return undefined;
+    if (id === undefined) return undefined;
     out.push(`${list[i]}=${id}`);
   }
   return out.join('\n');
+}
+
+/** statIdentity (or lstatIdentity when !follow) of each path, in one addon call when it loads. */
+export function identityList(paths: readonly string[], follow = true): Array<string | undefined> {
+  const ids = fastAddon()?.identities(paths, follow);
+  if (ids) return ids.map((id) => id ?? undefined);
+  return paths.map((p) => (follow ? statIdentity(p) : lstatIdentity(p)));
 }
 
 /** The MIG state: proc/driver/nvidia/capabilities/gpu<N>/mig/gi<N>/ci<N> entries under the driver root. */
@@ -73,11 +80,11 @@ function snapshotNodes(inv: HostInventory): string[] {
 }
 
 /**
- * The host paths of every driver file the snapshot recorded (in-root paths under its root) and of their directories;
- * the IPC endpoints are every candidate, present or not (a daemon's socket comes and goes; its directory, /tmp for
+ * The directories of every driver file the snapshot recorded (in-root paths under its root); the IPC endpoints are
+ * every candidate, present or not (a daemon's socket comes and goes; its directory, /tmp for
  * MPS, changes all the time).
  */
-function snapshotFiles(inv: HostInventory): { files: string[]; dirs: string[]; ipcs: string[] } {
+function snapshotFiles(inv: HostInventory): { dirs: string[]; ipcs: string[] } {
   const inRoot = new Set<string>([
     ...Object.values(inv.libraries), ...Object.values(inv.libraries32), ...Object.values(inv.binaries), ...inv.firmware,
     ...[...inv.graphicsConfigs, ...inv.xorgConfigs, ...inv.xorgModules].map((m) => m.source),
@@ -85,14 +92,14 @@ function snapshotFiles(inv: HostInventory): { files: string[]; dirs: string[]; i
   ]);
   const files = [...inRoot].map((p) => hostPathOf(inv.root, p)).sort();
   const ipcs = ipcsFor(CAPABILITIES).map((p) => hostPathOf(inv.root, p));
-  return { files, dirs: [...new Set(files.map((f) => posix.dirname(f)))].sort(), ipcs };
+  return { dirs: [...new Set(files.map((f) => posix.dirname(f)))].sort(), ipcs };
 }
 
 /**
  * The fingerprint of a snapshot of `driverRoot`: the identities of its etc/ld.so.cache, the queried libnvidia-ml,
  * the dev root's /dev, /dev/nvidia-caps, /dev/dri (and by-path) directories, proc/devices and
- * proc/driver/nvidia-caps/mig-minors, the list of MIG gi/ci capability entries, every device node it recorded, and
- * every driver file it found with its directory.
+ * proc/driver/nvidia-caps/mig-minors, the list of MIG gi/ci capability entries, every device node it recorded, the
+ * directory of every driver file it found, and the IPC endpoint candidates.
  */
 export function inventoryFingerprint(inv: HostInventory, driverRoot: string): string | undefined {
   const root = normalizeRoot(driverRoot);
@@ -109,12 +116,14 @@ export function inventoryFingerprint(inv: HostInventory, driverRoot: string): st
     under(root, 'proc/driver/nvidia-caps/mig-minors'),
   ]);
   const nodes = identities(snapshotNodes(inv), false);
+  // The driver files' directories, not each file: a file added, removed, renamed over or re-linked there changes
+  // its directory's mtime, and only a file's presence goes into the edits (bind mounts by path); libnvidia-ml,
+  // whose content is the NVML answer, is fingerprinted itself above.
   const found = snapshotFiles(inv);
-  const driverFiles = identities(found.files, false);
   const driverDirs = identities(found.dirs);
   const ipcs = identities(found.ipcs, false);
-  if (files === undefined || nodes === undefined || driverFiles === undefined || driverDirs === undefined || ipcs === undefined) return undefined;
-  return `${files}\n${nodes}\n${driverFiles}\n${driverDirs}\n${ipcs}\nmig:${migEntries(root).join(',')}`;
+  if (files === undefined || nodes === undefined || driverDirs === undefined || ipcs === undefined) return undefined;
+  return `${files}\n${nodes}\n${driverDirs}\n${ipcs}\nmig:${migEntries(root).join(',')}`;
 }
 
 /**

@@ -11,7 +11,7 @@ import { listSpecFiles } from '../cdi/load.js';
 import { configFilePath, loadConfig } from '../config/load.js';
 import type { FrozenRuntimeConfig } from '../config/schema.js';
 import { loadHostInventory, type HostInventory } from '../host/inventory.js';
-import { identities, inventoryFingerprint } from '../host/fingerprint.js';
+import { identities, identityList, inventoryFingerprint } from '../host/fingerprint.js';
 import { normalizeRoot } from '../host/root.js';
 import { statIdentity } from '../launcher-contract.js';
 import { findLowLevelRuntime, type LowLevelRuntime } from '../runtime/find-runc.js';
@@ -98,8 +98,10 @@ export function runcCache(
   return fingerprinted(
     find,
     (runc, _candidates, _path, self) => {
-      for (const c of runc.consulted) if (statIdentity(c.path) !== c.identity) return undefined;
-      return identities([...runc.consulted.map((c) => c.path), runc.realPath, dirname(runc.realPath), self]);
+      const paths = [...runc.consulted.map((c) => c.path), runc.realPath, dirname(runc.realPath), self];
+      const ids = identityList(paths);
+      if (runc.consulted.some((c, i) => ids[i] !== c.identity) || ids.includes(undefined)) return undefined;
+      return paths.map((p, i) => `${p}=${ids[i]}`).join('\n');
     },
     (candidates, envPath, self) => JSON.stringify([candidates, envPath ?? null, self]),
   );

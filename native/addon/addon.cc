@@ -59,6 +59,7 @@ Napi::Object GpuToJs(Napi::Env env, const nvml_gpu_info &g) {
     o.Set("migCurrent", Napi::Number::New(env, g.mig_current));
     o.Set("migPending", Napi::Number::New(env, g.mig_pending));
   }
+  if (g.has_persistence_mode) o.Set("persistenceMode", Napi::Number::New(env, g.persistence_mode));
   Napi::Array migs = Napi::Array::New(env, g.mig_count);
   for (unsigned int j = 0; j < g.mig_count; j++) migs.Set(j, MigToJs(env, g.mig[j]));
   o.Set("migDevices", migs);

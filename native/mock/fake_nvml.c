@@ -52,6 +52,8 @@ struct nvmlDevice_st {
   unsigned long long memory;
   /* GPU */
   unsigned int minor, domain, bus, device, pci_device_id, architecture, mig_mode;
+  int has_persistence; /* a `persistence` record named it; without one, persistence mode is NOT_SUPPORTED */
+  unsigned int persistence;
   int brand, cc_major, cc_minor;
   int visible;
   unsigned int index; /* NVML index among visible GPUs */
@@ -168,6 +170,15 @@ static int parse_mig(char **f, unsigned int nf) {
   return 1;
 }
 
+/* `persistence <gpu ordinal> <0|1>`: the GPU's persistence mode (nvidia-smi -pm), for nvidia-ctk doctor. */
+static int parse_persistence(char **f, unsigned int nf) {
+  unsigned int ordinal, mode;
+  if (nf != 3 || !parse_u32_dec(f[1], MAX_GPUS, &ordinal) || ordinal >= n_gpus || !parse_u32_dec(f[2], 1, &mode)) return 0;
+  gpus[ordinal].has_persistence = 1;
+  gpus[ordinal].persistence = mode;
+  return 1;
+}
+
 static int parse_line(char *line) {
   char *f[MAX_FIELDS] = {0};
   unsigned int nf = 0;
@@ -195,6 +206,7 @@ static int parse_line(char *line) {
   }
   if (strcmp(f[0], "gpu") == 0) return parse_gpu(f, nf);
   if (strcmp(f[0], "mig") == 0) return parse_mig(f, nf);
+  if (strcmp(f[0], "persistence") == 0) return parse_persistence(f, nf);
   if (strcmp(f[0], "fail") == 0) {
     if (nf != 3 || n_fails >= MAX_FAILS || !copy_field(fails[n_fails].name, sizeof fails[n_fails].name, f[1]) ||
         !parse_u32_dec(f[2], INT_MAX, &v))
@@ -671,6 +683,15 @@ EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned in
   struct nvmlDevice_st *x = as_any(device);
   if (x == NULL || is_mig == NULL) return NVML_ERROR_INVALID_ARGUMENT;
   *is_mig = x->kind == KIND_MIG;
+  return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode) {
+  ENTER("nvmlDeviceGetPersistenceMode");
+  struct nvmlDevice_st *g = as_gpu(device);
+  if (g == NULL || mode == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (!g->has_persistence) return NVML_ERROR_NOT_SUPPORTED;
+  *mode = g->persistence ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
   return NVML_SUCCESS;
 }
 

@@ -31,6 +31,7 @@ struct nvml_api {
   nvmlDeviceGetMigDeviceHandleByIndex_fn mig_by_index;
   nvmlDeviceGetGpuInstanceId_fn gi_id;
   nvmlDeviceGetComputeInstanceId_fn ci_id;
+  nvmlDeviceGetPersistenceMode_fn persistence_mode;
 };
 
 static void copy_str(char *dst, size_t size, const char *src) {
@@ -112,6 +113,7 @@ static int resolve(void *lib, struct nvml_api *api, struct nvml_host *out) {
   OPTIONAL(mig_by_index, nvmlDeviceGetMigDeviceHandleByIndex_fn, "nvmlDeviceGetMigDeviceHandleByIndex");
   OPTIONAL(gi_id, nvmlDeviceGetGpuInstanceId_fn, "nvmlDeviceGetGpuInstanceId");
   OPTIONAL(ci_id, nvmlDeviceGetComputeInstanceId_fn, "nvmlDeviceGetComputeInstanceId");
+  OPTIONAL(persistence_mode, nvmlDeviceGetPersistenceMode_fn, "nvmlDeviceGetPersistenceMode");
   return 0;
 }
 
@@ -195,6 +197,10 @@ static int read_gpu(const struct nvml_api *api, unsigned int i, struct nvml_gpu_
   CALL_OPT("nvmlDeviceGetMemoryInfo", api->memory, g->has_memory_total, api->memory(dev, &mem));
   g->memory_total = mem.total;
   CALL_OPT("nvmlDeviceGetMigMode", api->mig_mode, g->has_mig_mode, api->mig_mode(dev, &g->mig_current, &g->mig_pending));
+  /* Persistence mode off makes every NVML init (each GPU container) pay the driver's start-up (nvidia-ctk doctor). */
+  nvmlEnableState_t persistence = NVML_FEATURE_DISABLED;
+  CALL_OPT("nvmlDeviceGetPersistenceMode", api->persistence_mode, g->has_persistence_mode, api->persistence_mode(dev, &persistence));
+  g->persistence_mode = (unsigned int)persistence;
   /* Only a GPU in MIG mode has MIG devices; asking others can fail in driver-specific ways. */
   if (g->has_mig_mode && g->mig_current == NVML_DEVICE_MIG_ENABLE) return read_mig(api, dev, g, out);
   return 0;

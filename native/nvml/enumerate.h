@@ -37,12 +37,13 @@ struct nvml_gpu_info {
   char name[NVML_ENUM_STR];
   char pci_bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
   unsigned int domain, bus, device, pci_device_id;
-  int has_brand, has_cc, has_architecture, has_memory_total, has_mig_mode;
+  int has_brand, has_cc, has_architecture, has_memory_total, has_mig_mode, has_persistence_mode;
   int brand;
   int cc_major, cc_minor;
   unsigned int architecture;
   unsigned long long memory_total;
   unsigned int mig_current, mig_pending;
+  unsigned int persistence_mode; /* nvmlEnableState_t: 1 = enabled */
   unsigned int mig_count;
   struct nvml_mig_info mig[NVML_ENUM_MAX_MIG];
 };

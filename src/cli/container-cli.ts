@@ -122,6 +122,18 @@ export function listFiles(inv: HostInventory, caps: Capability[], deviceIds: str
   return out;
 }
 
+/** What `list --json` prints (docs/doctor.md): the driver root, the capabilities listed, and every file the text
+ *  lists (its host path) with its kind and its path inside the container, in the text's order. */
+export interface ListJson {
+  root: string;
+  capabilities: Capability[];
+  files: ListedFile[];
+}
+
+export function listJson(root: string, capabilities: Capability[], files: ListedFile[]): ListJson {
+  return { root, capabilities, files };
+}
+
 export async function containerCliMain(argv: string[], deps: CliDeps = defaultDeps): Promise<number> {
   await baseParser(argv, 'nvidia-container-cli')
     // --no-cgroups, --no-pivot … are flags of their own (as in libnvidia-container), not negations; a repeatable
@@ -165,7 +177,7 @@ export async function containerCliMain(argv: string[], deps: CliDeps = defaultDe
         const files = listFiles(inv, caps, ids, driverOptionsOf(args));
         deps.print(
           args.json
-            ? JSON.stringify({ root: inv.root, capabilities: caps, files }, null, 2) + '\n'
+            ? JSON.stringify(listJson(inv.root, caps, files), null, 2) + '\n'
             : files.map((f) => f.hostPath).join('\n') + (files.length ? '\n' : ''),
         );
       },

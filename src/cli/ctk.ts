@@ -3,6 +3,7 @@
  */
 import { cdiCommand } from './cdi-command.js';
 import { configCommand } from './config-command.js';
+import { doctorCommand } from './doctor-command.js';
 import { explainCommand } from './explain-command.js';
 import { mockDriverCommand } from './mock-driver-command.js';
 import { runtimeCommand } from './runtime-command.js';
@@ -18,6 +19,7 @@ export async function ctkMain(argv: string[]): Promise<void> {
     .command(runtimeCommand)
     .command(configCommand)
     .command(systemCommand)
+    .command(doctorCommand)
     .demandCommand(1, 'a command is required (see nvidia-ctk --help)')
     .parseAsync();
 }

@@ -45,7 +45,51 @@ export function formatInfoCsv(driver: DriverInfo): string {
   return rows.join('\n') + '\n';
 }
 
-/** `info --json`: the inventory as data. */
+/** What `info --json` prints (docs/doctor.md, "JSON of the report commands"): the text's data, every key always
+ *  present (null where the text says N/A), so scripts need no existence checks. */
+export interface InfoJson {
+  driverVersion: string;
+  cudaVersion: string | null;
+  nvmlVersion: string | null;
+  gpus: Array<{
+    index: number;
+    minor: number;
+    name: string;
+    brand: string;
+    uuid: string;
+    pciBusId: string;
+    computeCapability: string | null;
+    architecture: string | null;
+    memoryTotalBytes: number | null;
+    migEnabled: boolean | null;
+    migDevices: Array<{ index: number; gpuInstanceId: number; computeInstanceId: number; uuid: string; name: string; memoryTotalBytes: number | null }>;
+  }>;
+}
+
+export function infoJson(driver: DriverInfo): InfoJson {
+  return {
+    driverVersion: driver.driverVersion,
+    cudaVersion: driver.cudaVersion ?? null,
+    nvmlVersion: driver.nvmlVersion ?? null,
+    gpus: driver.gpus.map((g) => ({
+      index: g.index,
+      minor: g.minor,
+      name: g.name,
+      brand: g.brand,
+      uuid: g.uuid,
+      pciBusId: g.pciBusId,
+      computeCapability: g.computeCapability ?? null,
+      architecture: g.architecture ?? null,
+      memoryTotalBytes: g.memoryTotalBytes ?? null,
+      migEnabled: g.migEnabled ?? null,
+      migDevices: g.migDevices.map((m) => ({
+        index: m.index, gpuInstanceId: m.gpuInstanceId, computeInstanceId: m.computeInstanceId, uuid: m.uuid, name: m.name, memoryTotalBytes: m.memoryTotalBytes ?? null,
+      })),
+    })),
+  };
+}
+
+/** `info --json`. */
 export function formatInfoJson(driver: DriverInfo): string {
-  return JSON.stringify(driver, null, 2) + '\n';
+  return JSON.stringify(infoJson(driver), null, 2) + '\n';
 }

@@ -22,6 +22,8 @@ export interface MockGpu {
   memoryMiB: number;
   migEnabled: boolean;
   migDevices: MockMigDevice[];
+  /** nvmlDeviceGetPersistenceMode's answer; absent = the fake NVML answers NOT_SUPPORTED (as before this field). */
+  persistenceMode?: boolean;
 }
 
 /** Optional parts of the driver installation (docs/mock-driver.md, "Features"); MOCK_FEATURES lists them in order. */

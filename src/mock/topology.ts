@@ -66,6 +66,8 @@ export const TOPOLOGY_SCHEMA = {
           architecture: { type: 'string', enum: Object.keys(ARCHITECTURE_ENUM) },
           memoryMiB: { type: 'integer', minimum: 1, maximum: 16777216 },
           migEnabled: { type: 'boolean' },
+          // Optional: topologies written before it stay valid (and their NVML does not report it).
+          persistenceMode: { type: 'boolean' },
           migDevices: {
             type: 'array',
             maxItems: 8, // NVML's MAX_MIG_DEVICES per GPU
@@ -330,6 +332,8 @@ export function serializeTopologyText(t: MockTopology): string {
         ['mig', ordinal, m.gpuInstanceId, m.computeInstanceId, m.uuid, migDeviceName(gpu, m), m.memoryMiB * MIB].join('\t'),
       );
     }
+    // Only when the topology says: without it the fake answers NOT_SUPPORTED, as it always did.
+    if (gpu.persistenceMode !== undefined) lines.push(['persistence', ordinal, gpu.persistenceMode ? 1 : 0].join('\t'));
   });
   return lines.join('\n') + '\n';
 }

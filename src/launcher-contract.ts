@@ -3,7 +3,7 @@
  * gets it as native/include/launcher_contract.h from scripts/gen-launcher-contract.mjs): runc's grammar as far as
  * interception depends on it, the spec size cap, where the launcher view lives and the trust bits.
  */
-import { statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, statSync, type BigIntStats } from 'node:fs';
 import contract from './launcher-contract.json' with { type: 'json' };
 
 export type FlagKind = 'value' | 'bool';
@@ -52,6 +52,16 @@ export function identityOf(st: BigIntStats): string {
 export function statIdentity(path: string): string | undefined {
   try {
     return identityOf(statSync(path, { bigint: true }));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : undefined;
+  }
+}
+
+/** identityOf(lstat(path)) (a link itself, a device node): "-" when absent, undefined when unreadable otherwise. */
+export function lstatIdentity(path: string): string | undefined {
+  try {
+    return identityOf(lstatSync(path, { bigint: true }));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : undefined;

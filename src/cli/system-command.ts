@@ -6,7 +6,7 @@
  * Flags and environment variables follow NVIDIA's nvidia-ctk 1.17.9. Host access is injected so tests can run the
  * command in-process; the planning is pure (src/host/dev-char.ts).
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { NvrError } from '../errors.js';
@@ -15,7 +15,7 @@ import {
   planLinks, possibleNodes, type DevCharNode, type DriverTables, type LinkAction, type LinkPlan, type LinkState,
 } from '../host/dev-char.js';
 import { lookupDeviceNode, lookupImexChannels, type HostDeviceNode } from '../host/devices.js';
-import { normalizeRoot, resolveInRoot } from '../host/root.js';
+import { normalizeRoot, readTextInRoot, resolveInRoot } from '../host/root.js';
 import { parseGoBool } from '../request/parse.js';
 
 const COMMAND = 'create-dev-char-symlinks';
@@ -204,15 +204,6 @@ export const defaultLinkDirOps: LinkDirOps = {
   },
 };
 
-function readRootText(root: string, path: string): string | undefined {
-  const where = resolveInRoot(root, path);
-  if (!where.exists) return undefined;
-  try {
-    return readFileSync(where.hostPath, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** Entry names of an in-root directory; none when it does not exist. */
 function listRootDir(root: string, path: string): string[] {
@@ -229,13 +220,13 @@ function listRootDir(root: string, path: string): string[] {
 
 /** What /proc under the driver root says the driver has (for --create-all). */
 export function readDriverTables(root: string): DriverTables {
-  const devices = readRootText(root, '/proc/devices');
+  const devices = readTextInRoot(root, '/proc/devices');
   const gpuMinors = listRootDir(root, '/proc/driver/nvidia/gpus').flatMap((bus) => {
-    const text = readRootText(root, `/proc/driver/nvidia/gpus/${bus}/information`);
+    const text = readTextInRoot(root, `/proc/driver/nvidia/gpus/${bus}/information`);
     const minor = text === undefined ? undefined : parseGpuDeviceMinor(text);
     return minor === undefined ? [] : [minor];
   });
-  const migText = readRootText(root, '/proc/driver/nvidia-caps/mig-minors');
+  const migText = readTextInRoot(root, '/proc/driver/nvidia-caps/mig-minors');
   return {
     ...(devices !== undefined ? { majors: parseProcDevices(devices) } : {}),
     gpuMinors,
@@ -283,7 +274,7 @@ export function discoverDevCharNodes(driverRoot: string, createAll: boolean): Di
 
   // The kernel's tables are global: a driver root without its own /proc (a driver container's root seen from the
   // host) is read through the host's, as NVIDIA's nvidia-ctk always does.
-  const tablesRoot = root !== '/' && readRootText(root, '/proc/devices') === undefined ? '/' : root;
+  const tablesRoot = root !== '/' && readTextInRoot(root, '/proc/devices') === undefined ? '/' : root;
   const tables = readDriverTables(tablesRoot);
   if (tables.majors === undefined) {
     warnings.push(`--create-all: cannot read ${resolveInRoot(tablesRoot, '/proc/devices').hostPath}, so only the nodes that exist are linked`);

@@ -4,12 +4,11 @@
  * kernel module's version against NVML's ("Driver/library version mismatch"). Numbers come from lstat of the nodes
  * (the project's lookupDeviceNode) and the driver's own /proc tables (readDriverTables), never assumed.
  */
-import { readFileSync } from 'node:fs';
 import { CONTROL_DEVICES } from '../host/capabilities.js';
 import { NVIDIACTL_MINOR, NVIDIA_MODESET_MINOR, NVIDIA_UVM_MINOR, NVIDIA_UVM_TOOLS_MINOR } from '../host/dev-char.js';
 import { lookupDeviceNode } from '../host/devices.js';
 import type { HostInventory } from '../host/inventory.js';
-import { normalizeRoot, resolveInRoot } from '../host/root.js';
+import { normalizeRoot, readTextInRoot, resolveInRoot } from '../host/root.js';
 import { readDriverTables } from '../cli/system-command.js';
 import { fail, info, pass, warn, type CheckResult } from './types.js';
 
@@ -44,21 +43,12 @@ export function parseModuleVersion(text: string): string | undefined {
   return /^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s/m.exec(text)?.[1];
 }
 
-function readText(root: string, path: string): string | undefined {
-  const where = resolveInRoot(root, path);
-  if (!where.exists) return undefined;
-  try {
-    return readFileSync(where.hostPath, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 export function gatherDevices(driverRoot: string, inventory: HostInventory | undefined): DeviceFacts {
   const root = normalizeRoot(driverRoot);
   const devRoot = inventory?.devRoot ?? root;
   // A driver container's root seen from the host has no /proc of its own: the kernel's tables are the host's.
-  const procRoot = root !== '/' && readText(root, '/proc/devices') === undefined ? '/' : root;
+  const procRoot = root !== '/' && readTextInRoot(root, '/proc/devices') === undefined ? '/' : root;
   const tables = readDriverTables(procRoot);
   const nvmlGpuMinors = inventory?.driver.gpus.map((g) => g.minor) ?? [];
   const minors = [...new Set([...tables.gpuMinors, ...nvmlGpuMinors])].sort((a, b) => a - b);
@@ -68,7 +58,7 @@ export function gatherDevices(driverRoot: string, inventory: HostInventory | und
     if (node) return { path, hostPath: node.hostPath, kind: 'char', major: node.major, minor: node.minor, mode: node.fileMode };
     return { path, hostPath: where.hostPath, kind: where.exists ? 'other' : 'missing' };
   });
-  const versionText = readText(procRoot, '/proc/driver/nvidia/version');
+  const versionText = readTextInRoot(procRoot, '/proc/driver/nvidia/version');
   const moduleVersion = versionText === undefined ? undefined : parseModuleVersion(versionText);
   return {
     devRoot,

@@ -7,23 +7,13 @@
  * changes its directory's mtime), and so must every IPC endpoint candidate. The warm path's in-memory cache (src/serve/caches.ts) and
  * the cold path's on-disk cache (snapshot-cache.ts) keep a snapshot only while it is unchanged.
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { identityOf, statIdentity } from '../launcher-contract.js';
+import { lstatIdentity, statIdentity } from '../launcher-contract.js';
 import { CAPABILITIES, ipcsFor } from './capabilities.js';
 import { fastAddon } from './fast-addon.js';
 import type { HostInventory } from './inventory.js';
 import { hostPathOf, normalizeRoot } from './root.js';
-
-/** lstat identity (a link itself, a device node): "-" when absent, undefined when unreadable otherwise. */
-export function lstatIdentity(path: string): string | undefined {
-  try {
-    return identityOf(lstatSync(path, { bigint: true }));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : undefined;
-  }
-}
 
 /**
  * "path=identity" lines (stat, or lstat when !follow: a link itself, a device node), undefined when any identity

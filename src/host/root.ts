@@ -4,7 +4,7 @@
  * root (or dev root) goes through here, so a symlink in the driver tree can never lead to a host file
  * outside the tree.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { resolve as resolveHost } from 'node:path';
 import { NvrError } from '../errors.js';
 
@@ -82,4 +82,15 @@ export function resolveInRoot(root: string, path: string): RootPath {
   }
   const p = '/' + resolved.join('/');
   return { path: p, hostPath: hostPathOf(r, p), exists };
+}
+
+/** The text of `path` inside `root` (resolved as resolveInRoot does), undefined when absent or unreadable. */
+export function readTextInRoot(root: string, path: string): string | undefined {
+  const where = resolveInRoot(root, path);
+  if (!where.exists) return undefined;
+  try {
+    return readFileSync(where.hostPath, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

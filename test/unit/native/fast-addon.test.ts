@@ -9,8 +9,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } 
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { statIdentity } from '../../../src/launcher-contract.js';
-import { lstatIdentity } from '../../../src/host/fingerprint.js';
+import { lstatIdentity, statIdentity } from '../../../src/launcher-contract.js';
 import { PACKAGE_ROOT, tempDir } from '../../helpers/dist.js';
 
 interface Addon {

@@ -3,6 +3,7 @@
  * (docs/engines.md). Flags follow NVIDIA's `nvidia-ctk runtime configure` (PEER §3.4).
  */
 import type { Argv, CommandModule } from 'yargs';
+import { loadConfig } from '../config/load.js';
 import {
   applyChanges, DEFAULT_CONFIG_FILE, DEFAULT_DROP_IN, DEFAULT_RUNTIME_NAME, DEFAULT_RUNTIME_PATH, defaultApplyDeps,
   defaultConfigureDeps, ENGINES, formatDryRun, nextSteps, planConfigure, type ApplyDeps, type ConfigureDeps,
@@ -26,13 +27,21 @@ export interface RuntimeCommandDeps {
   configure: ConfigureDeps;
   apply: ApplyDeps;
   stdout: (text: string) => void;
+  /** The CDI annotation prefixes the runtime will read: its config.toml ($NVIDIA_CTK_CONFIG_FILE_PATH or the default). */
+  cdiAnnotationPrefixes: () => readonly string[];
 }
 
-const defaultDeps: RuntimeCommandDeps = { configure: defaultConfigureDeps, apply: defaultApplyDeps, stdout: (t) => process.stdout.write(t) };
+export const defaultRuntimeCommandDeps: RuntimeCommandDeps = {
+  configure: defaultConfigureDeps,
+  apply: defaultApplyDeps,
+  stdout: (t) => process.stdout.write(t),
+  cdiAnnotationPrefixes: () => loadConfig({ env: process.env }).runtime.cdi.annotationPrefixes,
+};
 
 /** The request the flags describe: the drop-in is the default for containerd and CRI-O, `--no-drop-in` edits the main file. */
-export function requestFromArgs(args: RuntimeConfigureArgs, uninstall = false): ConfigureRequest {
+export function requestFromArgs(args: RuntimeConfigureArgs, uninstall: boolean, deps: Pick<RuntimeCommandDeps, 'cdiAnnotationPrefixes'>): ConfigureRequest {
   const engine = args.runtime;
+  const removing = uninstall || args.uninstall;
   return {
     engine,
     configFile: args.config ?? DEFAULT_CONFIG_FILE[engine],
@@ -41,11 +50,13 @@ export function requestFromArgs(args: RuntimeConfigureArgs, uninstall = false): 
     runtimePath: args.nvidiaRuntimePath,
     setAsDefault: args.setAsDefault,
     cdiEnabled: args['cdi.enabled'],
-    uninstall: uninstall || args.uninstall,
+    // Only a containerd handler lists them; the runtime's config is read only then, so a broken one stops nothing else.
+    cdiAnnotationPrefixes: engine === 'containerd' && !removing ? deps.cdiAnnotationPrefixes() : [],
+    uninstall: removing,
   };
 }
 
-export function runRuntimeConfigure(req: ConfigureRequest, dryRun: boolean, deps: RuntimeCommandDeps = defaultDeps): void {
+export function runRuntimeConfigure(req: ConfigureRequest, dryRun: boolean, deps: RuntimeCommandDeps = defaultRuntimeCommandDeps): void {
   const changes = planConfigure(req, deps.configure);
   const what = `runtime "${req.runtimeName}" for ${req.engine}`;
   if (changes.length === 0) {
@@ -76,12 +87,12 @@ function options(y: Argv): Argv<RuntimeConfigureArgs> {
     .option('uninstall', { type: 'boolean', default: false, describe: 'remove what configure added' }) as never;
 }
 
-export function createRuntimeCommand(deps: RuntimeCommandDeps = defaultDeps): CommandModule {
+export function createRuntimeCommand(deps: RuntimeCommandDeps = defaultRuntimeCommandDeps): CommandModule {
   const sub = (name: 'configure' | 'unconfigure'): CommandModule<object, RuntimeConfigureArgs> => ({
     command: name,
     describe: name === 'configure' ? 'register nvidia-runtime with docker, containerd or CRI-O' : 'remove what `runtime configure` added (= configure --uninstall)',
     builder: options,
-    handler: (args) => runRuntimeConfigure(requestFromArgs(args, name === 'unconfigure'), args.dryRun, deps),
+    handler: (args) => runRuntimeConfigure(requestFromArgs(args, name === 'unconfigure', deps), args.dryRun, deps),
   });
   return {
     command: 'runtime <command>',

@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { containerdConfigVersion, CRI_PLUGIN, findTable, isTable, parseToml, type TomlTable } from '../engines/containerd.js';
+import { containerdConfigVersion, CRI_PLUGIN, findTable, globMatches, isTable, parseToml, type TomlTable } from '../engines/containerd.js';
 import { DEFAULT_CONFIG_FILE, readConfigFile } from '../engines/configure.js';
 import { parseDaemonJson, type JsonObject } from '../engines/docker.js';
 import { NvrError } from '../errors.js';
@@ -45,6 +45,8 @@ export interface EngineFact {
   /** true: the engine has systemd manage container cgroups; undefined: not known / not relevant. */
   systemdCgroup?: boolean;
   systemdWhy?: string;
+  /** containerd: the annotations our handler passes to the runtime, and whether containerd resolves CDI itself. */
+  annotations?: { passed: string[]; cdiEnabled: boolean };
 }
 
 export interface EngineOptions {
@@ -122,7 +124,9 @@ function expandImport(entry: string, base: string): string[] {
  * the last file's that has one (containerd 1.x replaces a plugin's table with an imported one), and in it the
  * `nvidia` handler, else any handler whose BinaryName is ours.
  */
-export function containerdRegistration(docs: ReadonlyArray<{ file: string; doc: TomlTable }>): { registration?: Registration; systemd?: boolean; why?: string } {
+export function containerdRegistration(docs: ReadonlyArray<{ file: string; doc: TomlTable }>): {
+  registration?: Registration; systemd?: boolean; why?: string; annotations?: { passed: string[]; cdiEnabled: boolean };
+} {
   let cri: TomlTable | undefined;
   let criFile = '';
   for (const { file, doc } of docs) {
@@ -150,10 +154,13 @@ export function containerdRegistration(docs: ReadonlyArray<{ file: string; doc: 
   const systemd = systemdOf(handler);
   const why = `SystemdCgroup = ${systemd} in the ${handler} handler of ${criFile}`;
   if (name === undefined) return { systemd, why };
+  const listed = (runtimes[name] as TomlTable).container_annotations;
+  const passed = Array.isArray(listed) ? listed.filter((a): a is string => typeof a === 'string') : [];
   return {
     registration: { name, path: String(binary(name)), file: criFile, executable: false, isDefault: containerd.default_runtime_name === name },
     systemd,
     why,
+    annotations: { passed, cdiEnabled: cri.enable_cdi === true },
   };
 }
 
@@ -217,6 +224,7 @@ function gatherOne(engine: DoctorEngine, o: EngineOptions): EngineFact {
         ...fact, files: docs.map((d) => d.file),
         ...(r.registration ? { registration: { ...r.registration, executable: executable(r.registration.path) } } : {}),
         ...(r.systemd !== undefined ? { systemdCgroup: r.systemd, systemdWhy: r.why } : {}),
+        ...(r.annotations ? { annotations: r.annotations } : {}),
       };
     }
     if (engine === 'crio') {
@@ -258,10 +266,26 @@ const SYMPTOM: Record<Exclude<DoctorEngine, 'podman'>, string> = {
   crio: 'a RuntimeClass with handler nvidia fails (no such runtime handler)',
 };
 
-/** One line per engine (pure). `cdiDevices`: the names the spec dirs define (podman's way in). */
-export function checkEngine(f: EngineFact, cdiDevices: readonly string[]): CheckResult {
+/**
+ * The runtime's CDI annotation prefixes whose annotations containerd would drop before the runtime sees them: none
+ * when containerd resolves CDI annotations itself (`enable_cdi`), else those no `container_annotations` glob
+ * matches (tried on a key as the device plugin writes it).
+ */
+export function droppedAnnotationPrefixes(annotations: { passed: readonly string[]; cdiEnabled: boolean }, prefixes: readonly string[]): string[] {
+  if (annotations.cdiEnabled) return [];
+  return prefixes.filter((p) => !annotations.passed.some((glob) => globMatches(glob, `${p}nvidia-device-plugin_0`)));
+}
+
+/**
+ * One line per engine (pure). `cdiDevices`: the names the spec dirs define (podman's way in); `annotationPrefixes`:
+ * the runtime config's CDI annotation prefixes (the cdi-annotations device-plugin strategy's way in, on containerd).
+ */
+export function checkEngine(f: EngineFact, cdiDevices: readonly string[], annotationPrefixes: readonly string[]): CheckResult {
   const id = `engine.${f.engine}`;
-  const details: Record<string, unknown> = { installed: f.installed, binary: f.binary ?? null, files: f.files, registration: f.registration ?? null, systemdCgroup: f.systemdCgroup ?? null };
+  const details: Record<string, unknown> = {
+    installed: f.installed, binary: f.binary ?? null, files: f.files, registration: f.registration ?? null, systemdCgroup: f.systemdCgroup ?? null,
+    ...(f.annotations ? { containerAnnotations: f.annotations.passed, enableCdi: f.annotations.cdiEnabled } : {}),
+  };
   if (!f.installed) return info(id, `${f.engine}: not installed (no ${BINARY[f.engine]} on PATH${f.engine === 'podman' ? '' : ', no config file'})`, { details });
   if (f.error) return fail(id, `${f.engine}: ${f.error.message}`, f.error.fix ?? 'fix the file', details);
   const cgroup = f.systemdCgroup === undefined ? '' : `; cgroup driver ${f.systemdCgroup ? 'systemd' : 'cgroupfs'} (${f.systemdWhy})`;
@@ -276,9 +300,14 @@ export function checkEngine(f: EngineFact, cdiDevices: readonly string[]): Check
   const where = f.files.length ? f.files.join(', ') : `no config file (${f.engine}'s defaults)`;
   if (!r) return warn(id, `${f.engine}: no ${RUNTIME_NAME} runtime in ${where}: ${SYMPTOM[f.engine]}${cgroup}`, CONFIGURE[f.engine], details);
   if (!r.executable) return fail(id, `${f.engine}: runtime "${r.name}" in ${r.file} runs ${r.path}, which is not an executable file`, `install nvidia-runtime at ${r.path}, or ${CONFIGURE[f.engine]}`, details);
+  const dropped = f.annotations ? droppedAnnotationPrefixes(f.annotations, annotationPrefixes) : [];
+  if (dropped.length > 0) {
+    return warn(id, `${f.engine}: handler "${r.name}" in ${r.file} does not pass ${dropped.map((p) => `${p}* annotations`).join(' or ')} to the runtime ` +
+      `(container_annotations, enable_cdi off): pods of a device plugin with DEVICE_LIST_STRATEGY=cdi-annotations get no GPU${cgroup}`, CONFIGURE[f.engine], details);
+  }
   return pass(id, `${f.engine}: runtime "${r.name}" -> ${r.path} in ${r.file}${r.isDefault ? ' (the default runtime)' : ''}${cgroup}`, { details });
 }
 
-export function engineChecks(facts: readonly EngineFact[], cdiDevices: readonly string[]): CheckResult[] {
-  return facts.map((f) => checkEngine(f, cdiDevices));
+export function engineChecks(facts: readonly EngineFact[], cdiDevices: readonly string[], annotationPrefixes: readonly string[]): CheckResult[] {
+  return facts.map((f) => checkEngine(f, cdiDevices, annotationPrefixes));
 }

@@ -70,7 +70,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     checkDevChar(devChar, engines, driverRoot),
     ...configChecks(cfg),
     ...cdiChecks(cdi),
-    ...engineChecks(engines, cdi.devices),
+    ...engineChecks(engines, cdi.devices, config.runtime.cdi.annotationPrefixes),
     checkServe(serve),
     checkDryRun(dry),
   ];

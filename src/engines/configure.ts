@@ -46,6 +46,11 @@ export interface ConfigureRequest extends EngineOptions {
   /** Where our settings go instead of the main file (containerd, CRI-O); null: edit the main file. */
   dropInFile: string | null;
   uninstall: boolean;
+  /**
+   * containerd: the runtime's `[nvidia-container-runtime.modes.cdi] annotation-prefixes`. containerd passes a
+   * pod's annotations to the runtime only when its handler lists them in `container_annotations`.
+   */
+  cdiAnnotationPrefixes: readonly string[];
 }
 
 /** One file to change. `after: null` removes it; `backup`: keep a copy of the replaced file first. */

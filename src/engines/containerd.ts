@@ -49,6 +49,9 @@ export function formatToml(doc: TomlTable): string {
   return text === '' || text.endsWith('\n') ? text : text + '\n';
 }
 
+/** A key path as TOML spells it: `plugins."io.containerd.grpc.v1.cri".containerd`. */
+const tomlPath = (keys: readonly string[]): string => keys.map((k) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k))).join('.');
+
 /** The table at `path` under `doc`, created when missing; a non-table in the way is the user's to fix. */
 export function subTable(doc: TomlTable, path: string[], file: string): TomlTable {
   let t = doc;
@@ -56,7 +59,7 @@ export function subTable(doc: TomlTable, path: string[], file: string): TomlTabl
     const v = t[key];
     if (v === undefined) t[key] = {};
     else if (!isTable(v)) {
-      const where = path.slice(0, i + 1).map((k) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k))).join('.');
+      const where = tomlPath(path.slice(0, i + 1));
       throw new NvrError('INPUT', `${file}: ${where} is not a table`, { fix: `make ${where} a TOML table or remove it` });
     }
     t = t[key] as TomlTable;
@@ -120,9 +123,14 @@ function baseHandler(containerd: TomlTable, runtimes: TomlTable, ours: string): 
 /**
  * Adds (or updates) the handler `plugins.<cri>.containerd.runtimes.<name>`: runc v2 shim, BinaryName = our
  * runtime, the other keys and `options` (SystemdCgroup, Root…) inherited from the runc handler. Keys already set
- * on our handler win over inherited ones, so hand edits survive a re-run. Sets `version` when it was missing.
+ * on our handler win over inherited ones, so hand edits survive a re-run. `container_annotations` gains a glob
+ * for each CDI annotation prefix, so that the CDI-annotations device-plugin strategy reaches the runtime. Sets
+ * `version` when it was missing.
  */
-export function configureContainerd(input: TomlTable, opts: EngineOptions & { version: ContainerdConfigVersion; file?: string }): TomlTable {
+export function configureContainerd(
+  input: TomlTable,
+  opts: EngineOptions & { version: ContainerdConfigVersion; cdiAnnotationPrefixes: readonly string[]; file?: string },
+): TomlTable {
   const file = opts.file ?? 'config.toml';
   // `version` first: containerd reads a config without it as version 1.
   const doc = input.version === undefined ? { version: opts.version, ...cloneTable(input) } : cloneTable(input);
@@ -138,11 +146,26 @@ export function configureContainerd(input: TomlTable, opts: EngineOptions & { ve
   const mine = isTable(existing) ? existing : {};
   const inherited = base ? cloneTable(base) : {};
   const options = { ...(isTable(inherited.options) ? inherited.options : {}), ...(isTable(mine.options) ? cloneTable(mine.options) : {}), BinaryName: opts.runtimePath };
-  runtimes[opts.runtimeName] = { ...inherited, ...cloneTable(mine), runtime_type: RUNC_SHIM, options };
+  const handler: TomlTable = { ...inherited, ...cloneTable(mine), runtime_type: RUNC_SHIM, options };
+  const annotations = withCdiAnnotations(handler.container_annotations, opts.cdiAnnotationPrefixes, tomlPath([...path, opts.runtimeName]), file);
+  if (annotations.length > 0) handler.container_annotations = annotations;
+  runtimes[opts.runtimeName] = handler;
 
   if (opts.setAsDefault) containerd.default_runtime_name = opts.runtimeName;
   if (opts.cdiEnabled) cri.enable_cdi = true;
   return doc;
+}
+
+/**
+ * The handler's `container_annotations` with a `<prefix>*` glob for each CDI annotation prefix the runtime reads
+ * (containerd drops every other pod annotation before the runtime sees it). Entries already there are kept, first.
+ */
+function withCdiAnnotations(current: unknown, prefixes: readonly string[], where: string, file: string): string[] {
+  if (current !== undefined && !(Array.isArray(current) && current.every((a) => typeof a === 'string'))) {
+    throw new NvrError('INPUT', `${file}: ${where}.container_annotations is not a list of strings`, { fix: 'make it an array of annotation globs such as "cdi.k8s.io/*", or remove it' });
+  }
+  const kept = (current ?? []) as string[];
+  return [...kept, ...prefixes.map((p) => `${p}*`).filter((glob) => !kept.includes(glob))];
 }
 
 /**
@@ -176,8 +199,11 @@ export function containerdDropIn(configured: TomlTable, version: ContainerdConfi
   return { version, plugins: { [CRI_PLUGIN[version]]: cloneTable(cri) } };
 }
 
-/** `*` and `?` within one path component, as Go's filepath.Match that containerd uses for imports. */
-function globMatches(pattern: string, path: string): boolean {
+/**
+ * `*` and `?` within one path component, as Go's filepath.Match / path.Match that containerd uses for imports and
+ * for `container_annotations`.
+ */
+export function globMatches(pattern: string, path: string): boolean {
   const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
   return new RegExp(`^${re}$`).test(path);
 }

@@ -88,12 +88,12 @@ beforeAll(async () => {
   const cuda = await makeGlibcRootfs(join(host.dir, 'cuda-rootfs'));
   await writeDockerArchive(cuda, join(host.dir, 'cuda.tar'), { ref: GPU_IMAGE, env: IMAGE_ENV, cmd: ['sh'] });
 
-  // The node's config, then our handler through `nvidia-ctk runtime configure` (drop-in + imports). The CRI
-  // annotations reach the runtime only when the handler lists them (containerd 1.6 has no CDI support of its own):
-  // the hand edit docs/kubernetes.md asks for, made in the main file, where configure keeps it.
-  writeMainConfig(p, { sandboxImage: PAUSE_IMAGE, nvidiaHandler: ['container_annotations = ["cdi.k8s.io/*"]'] });
-  await ctk('runtime', 'configure', '--runtime=containerd', '--config', p.configFile, '--drop-in-config', p.dropIn,
-    '--nvidia-runtime-path', distBin('nvidia-runtime'));
+  // The node's config, then our handler through `nvidia-ctk runtime configure` (drop-in + imports), reading the
+  // runtime's config.toml as the runtime will: the pod's CDI annotations reach the runtime only through the
+  // handler's container_annotations (containerd 1.6 has no CDI support of its own), one glob per prefix it names.
+  writeMainConfig(p, { sandboxImage: PAUSE_IMAGE });
+  await execa(distBin('nvidia-ctk'), ['runtime', 'configure', '--runtime=containerd', '--config', p.configFile, '--drop-in-config', p.dropIn,
+    '--nvidia-runtime-path', distBin('nvidia-runtime')], { env: { NVIDIA_CTK_CONFIG_FILE_PATH: configs.default } });
 
   await useConfig('default');
   await importImage(p, join(host.dir, 'pause.tar'));
@@ -222,7 +222,7 @@ test('the node: configure wrote a drop-in the main config imports; containerd se
   const nvidia = dropIn.plugins[CRI_PLUGIN]!.containerd.runtimes.nvidia!;
   expect(nvidia).toEqual({
     runtime_type: 'io.containerd.runc.v2',
-    container_annotations: ['cdi.k8s.io/*'], // our hand edit, kept
+    container_annotations: ['cdi.k8s.io/*'], // the runtime config's annotation-prefixes
     options: { SystemdCgroup: false, Root: p.runcRoot, BinaryName: distBin('nvidia-runtime') }, // inherited from runc, + ours
   });
   // containerd itself reads it so: the drop-in's CRI table (with the main file's sandbox image and runc handler).

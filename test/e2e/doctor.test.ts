@@ -243,4 +243,21 @@ describe('broken setups, one symptom each', () => {
     const { report: rep } = await report(s, ['--containerd-config', join(cd, 'config.toml')]);
     expect(check(rep, 'engine.containerd')).toMatchObject({ status: 'PASS', message: expect.stringContaining(`in ${join(cd, 'conf.d/99-nvidia.toml')}`) });
   });
+
+  test('a hand-written containerd handler that drops CDI annotations: WARN; configure (reading the same config.toml) fixes it', async () => {
+    const s = await setup('containerd-annotations', root);
+    const cd = join(dir, 'containerd-annotations');
+    mkdirSync(cd, { recursive: true });
+    const main = join(cd, 'config.toml');
+    const cri = 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes';
+    writeFileSync(main, `version = 2\n[${cri}.runc]\nruntime_type = "io.containerd.runc.v2"\n[${cri}.nvidia]\nruntime_type = "io.containerd.runc.v2"\n` +
+      `[${cri}.nvidia.options]\nBinaryName = "${distBin('nvidia-runtime')}"\n`);
+    const before = check((await report(s, ['--containerd-config', main])).report, 'engine.containerd');
+    expect(before).toMatchObject({ status: 'WARN', fix: expect.stringContaining('nvidia-ctk runtime configure --runtime=containerd') });
+    expect(before.message).toContain('does not pass cdi.k8s.io/* annotations to the runtime');
+    const r = await execa(distBin('nvidia-ctk'), ['runtime', 'configure', '--runtime=containerd', '--config', main, '--no-drop-in', '--nvidia-runtime-path', distBin('nvidia-runtime')],
+      { env: { NVIDIA_CTK_CONFIG_FILE_PATH: s.config }, reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(check((await report(s, ['--containerd-config', main])).report, 'engine.containerd').status).toBe('PASS');
+  });
 });

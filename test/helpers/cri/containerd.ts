@@ -43,8 +43,6 @@ export function containerdPaths(dir: string): ContainerdPaths {
 
 export interface MainConfigOptions {
   sandboxImage: string;
-  /** Extra keys on the `nvidia` handler, written before `runtime configure` runs (hand edits it must keep). */
-  nvidiaHandler?: string[];
 }
 
 /** The node's own config.toml (version 2, containerd 1.6), before the nvidia handler is added. */
@@ -83,7 +81,6 @@ export function mainConfig(p: ContainerdPaths, o: MainConfigOptions): string {
     '  SystemdCgroup = false',
     `  Root = "${p.runcRoot}"`,
     '',
-    ...(o.nvidiaHandler?.length ? [`[${cri}.containerd.runtimes.nvidia]`, ...o.nvidiaHandler.map((l) => `  ${l}`), ''] : []),
     `[${cri}.cni]`,
     `  bin_dir = "${join(p.dir, 'cni', 'bin')}"`,
     `  conf_dir = "${p.cniConfDir}"`,

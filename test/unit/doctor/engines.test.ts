@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkEngine, containerdRegistration, crioRegistration, dockerCgroupDriver, dockerRegistration, gatherEngines } from '../../../src/doctor/engines.js';
+import {
+  checkEngine, containerdRegistration, crioRegistration, dockerCgroupDriver, dockerRegistration, droppedAnnotationPrefixes, gatherEngines, type EngineFact,
+} from '../../../src/doctor/engines.js';
 import { parseToml } from '../../../src/engines/containerd.js';
 
 test('docker: runtimes.nvidia, else any runtime running nvidia-runtime; default-runtime noted', () => {
@@ -43,11 +45,48 @@ test('CRI-O: drop-ins merged in order, cgroup_manager defaults to systemd', () =
 
 test('lines: not installed INFO, unregistered WARN with the configure command, a runtime path that is gone FAIL, podman by its CDI devices', () => {
   const base = { files: [] as string[], installed: true };
-  expect(checkEngine({ engine: 'crio', installed: false, files: [] }, []).status).toBe('INFO');
-  expect(checkEngine({ engine: 'docker', ...base }, [])).toMatchObject({ status: 'WARN', fix: expect.stringContaining('nvidia-ctk runtime configure --runtime=docker') });
-  expect(checkEngine({ engine: 'docker', ...base, registration: { name: 'nvidia', path: '/gone', file: 'd', executable: false, isDefault: false } }, []).status).toBe('FAIL');
-  expect(checkEngine({ engine: 'podman', ...base }, ['nvidia.com/gpu=all']).status).toBe('PASS');
-  expect(checkEngine({ engine: 'podman', ...base }, []).status).toBe('WARN');
+  expect(checkEngine({ engine: 'crio', installed: false, files: [] }, [], []).status).toBe('INFO');
+  expect(checkEngine({ engine: 'docker', ...base }, [], [])).toMatchObject({ status: 'WARN', fix: expect.stringContaining('nvidia-ctk runtime configure --runtime=docker') });
+  expect(checkEngine({ engine: 'docker', ...base, registration: { name: 'nvidia', path: '/gone', file: 'd', executable: false, isDefault: false } }, [], []).status).toBe('FAIL');
+  expect(checkEngine({ engine: 'podman', ...base }, ['nvidia.com/gpu=all'], []).status).toBe('PASS');
+  expect(checkEngine({ engine: 'podman', ...base }, [], []).status).toBe('WARN');
+});
+
+test('containerd: a handler that drops the CDI annotations the runtime reads is a WARN naming the strategy; enable_cdi or a covering glob passes', () => {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  const handler = (o: { annotations?: string; enableCdi?: boolean }) => toml([
+    'version = 2', `[${cri}]`, ...(o.enableCdi ? ['enable_cdi = true'] : []),
+    `[${cri}.containerd.runtimes.nvidia]`, ...(o.annotations ? [`container_annotations = ${o.annotations}`] : []),
+    `[${cri}.containerd.runtimes.nvidia.options]`, 'BinaryName = "/usr/bin/nvidia-runtime"', '',
+  ].join('\n'), 'c.toml');
+  const fact = (doc: ReturnType<typeof toml>): EngineFact => {
+    const r = containerdRegistration([doc]);
+    return { engine: 'containerd', installed: true, files: ['c.toml'], registration: { ...r.registration!, executable: true }, annotations: r.annotations! };
+  };
+  const none = fact(handler({}));
+  expect(none.annotations).toEqual({ passed: [], cdiEnabled: false });
+  expect(checkEngine(none, [], ['cdi.k8s.io/'])).toMatchObject({
+    status: 'WARN',
+    message: expect.stringContaining('does not pass cdi.k8s.io/* annotations to the runtime (container_annotations, enable_cdi off): pods of a device plugin with DEVICE_LIST_STRATEGY=cdi-annotations get no GPU'),
+    fix: expect.stringContaining('nvidia-ctk runtime configure --runtime=containerd'),
+  });
+  expect(checkEngine(fact(handler({ annotations: '["cdi.k8s.io/*"]' })), [], ['cdi.k8s.io/']).status).toBe('PASS');
+  // containerd matches with Go's path.Match, whose * stops at "/": a bare "*" passes no cdi.k8s.io/ key.
+  expect(checkEngine(fact(handler({ annotations: '["*"]' })), [], ['cdi.k8s.io/']).status).toBe('WARN');
+  expect(checkEngine(fact(handler({ enableCdi: true })), [], ['cdi.k8s.io/']).status).toBe('PASS');
+  // Only the prefixes the runtime reads matter.
+  expect(checkEngine(fact(handler({ annotations: '["cdi.k8s.io/*"]' })), [], ['cdi.k8s.io/', 'example.com/'])).toMatchObject({ status: 'WARN', message: expect.stringContaining('example.com/* annotations') });
+  expect(checkEngine(none, [], []).status).toBe('PASS');
+});
+
+test('droppedAnnotationPrefixes: exactly the prefixes no glob covers (property: the globs configure writes cover all)', () => {
+  const prefix = fc.stringMatching(/^[a-z0-9.-]{1,20}\/$/);
+  fc.assert(fc.property(fc.array(prefix, { maxLength: 4 }), fc.array(prefix, { maxLength: 4 }), (wanted, other) => {
+    const passed = [...other, ...wanted].map((p) => `${p}*`);
+    return droppedAnnotationPrefixes({ passed, cdiEnabled: false }, wanted).length === 0
+      && droppedAnnotationPrefixes({ passed: [], cdiEnabled: true }, wanted).length === 0
+      && droppedAnnotationPrefixes({ passed: [], cdiEnabled: false }, wanted).length === wanted.length;
+  }));
 });
 
 describe('gathering from files named by flags', () => {
@@ -67,7 +106,7 @@ describe('gathering from files named by flags', () => {
     writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ runtimes: { nvidia: { path: exe } } }));
     const [docker] = gatherEngines({ env: { PATH: dir }, dockerConfig: join(dir, 'daemon.json'), containerdConfig: none, crioConfig: none, cgroupV2: false });
     expect(docker).toMatchObject({ installed: true, registration: { path: exe, executable: true }, systemdCgroup: false });
-    expect(checkEngine(docker!, []).status).toBe('PASS');
+    expect(checkEngine(docker!, [], []).status).toBe('PASS');
   });
 
   test('containerd imports (a glob relative to the main file) are read', () => {
@@ -83,6 +122,6 @@ describe('gathering from files named by flags', () => {
   test('a malformed daemon.json is a FAIL naming the file', () => {
     writeFileSync(join(dir, 'daemon.json'), '{ nope');
     const [docker] = gatherEngines({ env: { PATH: dir }, dockerConfig: join(dir, 'daemon.json'), containerdConfig: join(dir, 'x'), crioConfig: join(dir, 'x') });
-    expect(checkEngine(docker!, [])).toMatchObject({ status: 'FAIL', message: expect.stringContaining('daemon.json: not valid JSON') });
+    expect(checkEngine(docker!, [], [])).toMatchObject({ status: 'FAIL', message: expect.stringContaining('daemon.json: not valid JSON') });
   });
 });

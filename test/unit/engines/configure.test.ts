@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../helpers/dist.js';
 import { baseParser } from '../../../src/cli/yargs-base.js';
-import { createRuntimeCommand } from '../../../src/cli/runtime-command.js';
+import { createRuntimeCommand, defaultRuntimeCommandDeps } from '../../../src/cli/runtime-command.js';
 import { NvrError } from '../../../src/errors.js';
 import { backupName } from '../../../src/engines/backup.js';
 import { defaultApplyDeps, planConfigure, readConfigFile, type ConfigureRequest } from '../../../src/engines/configure.js';
@@ -14,7 +14,10 @@ const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures
 let dir: string;
 let out: string[];
 let containerdVersion: string | undefined;
+/** What the runtime's config.toml would say (`annotation-prefixes`). */
+let annotationPrefixes: string[];
 beforeEach(() => {
+  annotationPrefixes = ['cdi.k8s.io/'];
   dir = mkdtempSync(join(tmpdir(), 'nvr-engines-'));
   out = [];
   containerdVersion = undefined;
@@ -28,6 +31,7 @@ async function ctk(...argv: string[]): Promise<string> {
     configure: { readFile: readConfigFile, containerdVersion: () => containerdVersion },
     apply: defaultApplyDeps,
     stdout: (t) => out.push(t),
+    cdiAnnotationPrefixes: () => annotationPrefixes,
   });
   await baseParser(argv, 'nvidia-ctk').command(command).demandCommand(1).parseAsync();
   return out.join('');
@@ -142,9 +146,35 @@ describe('containerd', () => {
     await ctk('runtime', 'configure', '--runtime=containerd', '--config', main, '--no-drop-in');
     expect(read(main)).toMatch(/^version = 3\n/);
     expect(read(main)).toContain('[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia.options]');
-    const req: ConfigureRequest = { engine: 'containerd', configFile: join(dir, 'none.toml'), dropInFile: null, uninstall: false, runtimeName: 'nvidia', runtimePath: '/x', setAsDefault: false, cdiEnabled: false };
+    const req: ConfigureRequest = { engine: 'containerd', configFile: join(dir, 'none.toml'), dropInFile: null, uninstall: false, runtimeName: 'nvidia', runtimePath: '/x', setAsDefault: false, cdiEnabled: false, cdiAnnotationPrefixes: [] };
     const [c] = planConfigure(req, { readFile: () => null, containerdVersion: () => undefined });
     expect(c.after).toMatch(/^version = 2\n/);
+  });
+
+  test("the handler's container_annotations come from the runtime's config.toml ($NVIDIA_CTK_CONFIG_FILE_PATH)", async () => {
+    const runtimeConfig = join(dir, 'runtime.toml');
+    writeFileSync(runtimeConfig, '[nvidia-container-runtime.modes.cdi]\nannotation-prefixes = ["cdi.k8s.io/", "example.com/gpu/"]\n', { mode: 0o644 });
+    writeFileSync(main, 'version = 2\n');
+    const saved = process.env.NVIDIA_CTK_CONFIG_FILE_PATH;
+    process.env.NVIDIA_CTK_CONFIG_FILE_PATH = runtimeConfig;
+    try {
+      const command = createRuntimeCommand({ ...defaultRuntimeCommandDeps, stdout: (t) => out.push(t) });
+      await baseParser(['runtime', 'configure', '--runtime=containerd', '--config', main, '--no-drop-in'], 'nvidia-ctk').command(command).parseAsync();
+      const handler = (parseToml(read(main), 'm') as any).plugins['io.containerd.grpc.v1.cri'].containerd.runtimes.nvidia;
+      expect(handler.container_annotations).toEqual(['cdi.k8s.io/*', 'example.com/gpu/*']);
+      // docker has no such list: an unreadable runtime config does not stop its configure.
+      writeFileSync(runtimeConfig, 'not = [toml');
+      const daemon = join(dir, 'daemon.json');
+      await baseParser(['runtime', 'configure', '--config', daemon], 'nvidia-ctk').command(command).parseAsync();
+      expect(JSON.parse(read(daemon)).runtimes.nvidia.path).toBe('/usr/bin/nvidia-runtime');
+      // containerd: it does, with the config's own error line.
+      const other = ['runtime', 'configure', '--runtime=containerd', '--config', join(dir, 'other.toml'), '--no-drop-in'];
+      await expect(async () => baseParser(other, 'nvidia-ctk').command(command).parseAsync()).rejects.toThrow(new RegExp(`^config.toml ${runtimeConfig}: `));
+      expect(existsSync(join(dir, 'other.toml'))).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.NVIDIA_CTK_CONFIG_FILE_PATH;
+      else process.env.NVIDIA_CTK_CONFIG_FILE_PATH = saved;
+    }
   });
 
   test('malformed or version 1 config: NvrError, nothing written', async () => {

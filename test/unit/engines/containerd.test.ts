@@ -8,7 +8,7 @@ import {
 } from '../../../src/engines/containerd.js';
 
 const fixture = (name: string) => readFileSync(join(PACKAGE_ROOT, 'test/fixtures/engines', name), 'utf8');
-const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true };
+const OPTS = { runtimeName: 'nvidia', runtimePath: '/usr/bin/nvidia-runtime', setAsDefault: true, cdiEnabled: true, cdiAnnotationPrefixes: ['cdi.k8s.io/'] };
 const PLAIN = { ...OPTS, setAsDefault: false, cdiEnabled: false };
 const load = (name: string) => parseToml(fixture(name), name);
 
@@ -35,6 +35,28 @@ test('keys already on our handler survive a re-run; BinaryName is always ours', 
   const again = configureContainerd(doc, { ...PLAIN, version: 2 });
   expect(handler(again).privileged_without_host_devices).toBe(true);
   expect(handler(again).options).toEqual({ SystemdCgroup: true, Root: '/run/containerd/runc', BinaryName: PLAIN.runtimePath });
+});
+
+test('container_annotations: a glob per CDI annotation prefix; globs already there are kept first, never doubled', () => {
+  const handler = (d: ReturnType<typeof parseToml>) => (d as any).plugins['io.containerd.grpc.v1.cri'].containerd.runtimes.nvidia;
+  const prefixes = ['cdi.k8s.io/', 'nvidia.cdi.k8s.io/'];
+  const doc = configureContainerd({}, { ...PLAIN, cdiAnnotationPrefixes: prefixes, version: 2 });
+  expect(handler(doc).container_annotations).toEqual(['cdi.k8s.io/*', 'nvidia.cdi.k8s.io/*']);
+  handler(doc).container_annotations = ['example.com/*', 'nvidia.cdi.k8s.io/*'];
+  const again = configureContainerd(doc, { ...PLAIN, cdiAnnotationPrefixes: prefixes, version: 2 });
+  expect(handler(again).container_annotations).toEqual(['example.com/*', 'nvidia.cdi.k8s.io/*', 'cdi.k8s.io/*']);
+  // No prefixes configured: nothing is added, and the key is not written empty.
+  expect(handler(configureContainerd({}, { ...PLAIN, cdiAnnotationPrefixes: [], version: 2 }))).not.toHaveProperty('container_annotations');
+  // The runc handler's list is inherited like its other keys.
+  const runc = { version: 2, plugins: { 'io.containerd.grpc.v1.cri': { containerd: { runtimes: { runc: { runtime_type: 'io.containerd.runc.v2', container_annotations: ['a/*'] } } } } } };
+  expect(handler(configureContainerd(runc, { ...PLAIN, version: 2 })).container_annotations).toEqual(['a/*', 'cdi.k8s.io/*']);
+});
+
+test('container_annotations that is not a list of strings is refused, naming the key', () => {
+  const bad = { version: 2, plugins: { 'io.containerd.grpc.v1.cri': { containerd: { runtimes: { nvidia: { container_annotations: 'cdi.k8s.io/*' } } } } } };
+  expect(() => configureContainerd(bad, { ...PLAIN, version: 2, file: 'c.toml' })).toThrow(
+    'c.toml: plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.container_annotations is not a list of strings',
+  );
 });
 
 test('configure is idempotent and does not modify its input', () => {

@@ -1,31 +1,35 @@
 /**
  * The end-to-end suites against the installed package: after `bash scripts/setup.sh` (the README's first command,
- * which builds and installs nvidia-runtime_<version>_amd64.deb), the suites that run the runtime through runc,
- * dockerd, containerd's CRI and the CLIs run again with NVR_TEST_INSTALLED=/usr/lib/nvidia-runtime, so every
- * executable they start is the installed one (test/helpers/dist.ts distBin) — a file the package lacks, a wrong
+ * which builds and installs nvidia-runtime_<version>_amd64.deb), every end-to-end suite (runc, dockerd,
+ * containerd and its CRI, podman, lxc, the warm path, the CLIs) runs again with
+ * NVR_TEST_INSTALLED=/usr/lib/nvidia-runtime, so every executable they start is the installed one (test/helpers/dist.ts distBin) — a file the package lacks, a wrong
  * mode or a path that only works from the build tree fails here.
  *
- * Only an installation of this very build is tested (its runtime bundle, launcher, hook and addon byte-identical to
- * the tree's): with none, or another build installed, the test is reported as skipped with the reason, never as
+ * Only an installation of this very build is tested (every file under the prefix byte-identical to the tree's): with none, or another build installed, the test is reported as skipped with the reason, never as
  * passed. CI runs setup.sh first (.ci/run), so there it always runs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../helpers/dist.js';
 
 const PREFIX = '/usr/lib/nvidia-runtime';
-const SAME_FILES = ['dist/runtime/main.bundle.cjs', 'build/Release/nvidia-runtime', 'build/Release/nvidia-runtime-hook', 'build/Release/nvidia_runtime.node'];
-const SUITES = [
-  'test/e2e/runtime-runc.test.ts',
-  'test/e2e/runtime-cdi.test.ts',
-  'test/e2e/container-cli.test.ts',
-  'test/e2e/cdi-cli.test.ts',
-  'test/e2e/kubernetes.test.ts',
-  'test/e2e/docker.test.ts',
-  'test/e2e/docker-gpus.test.ts',
-  'test/e2e/cri.test.ts',
-];
+/** Every end-to-end suite but this one and package.test.ts (which builds and installs its own .deb in an overlay). */
+const SUITES = readdirSync(join(PACKAGE_ROOT, 'test/e2e'))
+  .filter((f) => f.endsWith('.test.ts') && f !== 'installed.test.ts' && f !== 'package.test.ts')
+  .sort()
+  .map((f) => `test/e2e/${f}`);
+
+/**
+ * The files and links under `prefix`, relative to it; npm's hidden lockfile aside (it records how npm installed,
+ * production-only there, not what: the packages themselves are compared).
+ */
+function installedFiles(prefix: string): string[] {
+  return readdirSync(prefix, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => relative(prefix, join(e.parentPath, e.name)))
+    .filter((f) => f !== 'node_modules/.package-lock.json');
+}
 
 /** Why the installed package cannot be tested as this build; undefined when it can. */
 function notThisBuild(): string | undefined {
@@ -36,14 +40,16 @@ function notThisBuild(): string | undefined {
     return 'the nvidia-runtime package is not installed (run bash scripts/setup.sh first, as the README says)';
   }
   if (!status.startsWith('install ok installed')) return `the nvidia-runtime package is not installed (${status})`;
-  for (const f of SAME_FILES) {
-    const installed = join(PREFIX, f);
-    if (!existsSync(installed)) return `${installed} is missing from the installed package`;
-    if (!readFileSync(installed).equals(readFileSync(join(PACKAGE_ROOT, f)))) {
-      return `the installed package is another build (${f} differs): run bash scripts/setup.sh to install this one`;
-    }
+  for (const f of ['dist/runtime/main.bundle.cjs', 'build/Release/nvidia-runtime']) {
+    if (!existsSync(join(PREFIX, f))) return `${join(PREFIX, f)} is missing from the installed package`;
   }
-  return undefined;
+  const differs = installedFiles(PREFIX).find((f) => {
+    const tree = join(PACKAGE_ROOT, f);
+    const st = lstatSync(join(PREFIX, f));
+    if (st.isSymbolicLink()) return !lstatSync(tree, { throwIfNoEntry: false })?.isSymbolicLink() || readlinkSync(tree) !== readlinkSync(join(PREFIX, f));
+    return !existsSync(tree) || !readFileSync(join(PREFIX, f)).equals(readFileSync(tree));
+  });
+  return differs === undefined ? undefined : `the installed package is another build (${differs} differs): run bash scripts/setup.sh to install this one`;
 }
 
 const why = notThisBuild();

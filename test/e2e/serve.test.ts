@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SERVE_MAGIC, SERVE_SOCKET, statIdentity, VIEW_DIR } from '../../src/launcher-contract.js';
 import { viewFileName } from '../../src/runtime/launcher-view.js';
 import { formatRequest, parseAnswer, type ServeAnswer } from '../../src/serve/protocol.js';
-import { distBin, PACKAGE_ROOT, tempDir } from '../helpers/dist.js';
+import { DIST_ROOT, distBin, tempDir } from '../helpers/dist.js';
 
 const PATH = '/usr/bin:/bin';
 const gpuSpec = (env: string[] = ['NVIDIA_VISIBLE_DEVICES=all']): string =>
@@ -87,12 +87,12 @@ function bundle(spec = gpuSpec()): string {
   writeFileSync(join(b, 'config.json'), spec);
   return b;
 }
-/** The cold path on the bundle itself: the runtime's Node entry as the launcher execs it (so no service on the host
+/** The cold path on the bundle itself: the runtime's Node entry (of the build under test) as the launcher execs it (so no service on the host
  *  can answer for it); config.json is put back as it was afterwards. */
 function coldCreate(b: string): string {
   const file = join(b, 'config.json');
   const original = readFileSync(file);
-  execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'runtime', 'main.js'), 'create', '--bundle', b, `cold-${n}`], { env: { PATH, NVIDIA_CTK_CONFIG_FILE_PATH: config }, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(DIST_ROOT, 'dist', 'runtime', 'main.js'), 'create', '--bundle', b, `cold-${n}`], { env: { PATH, NVIDIA_CTK_CONFIG_FILE_PATH: config }, stdio: 'pipe' });
   const text = readFileSync(file, 'utf8');
   writeFileSync(file, original);
   return text;

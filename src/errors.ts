@@ -37,3 +37,6 @@ export class NvrError extends Error {
 export function isNvrError(e: unknown): e is NvrError {
   return e instanceof NvrError;
 }
+
+/** An I/O error's errno name ("ENOENT"), or its message when it has none: the word our error lines quote. */
+export const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;

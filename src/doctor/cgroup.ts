@@ -7,7 +7,7 @@
  */
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { discoverDevCharNodes } from '../cli/system-command.js';
+import { discoverDevCharNodes } from '../host/dev-char-nodes.js';
 import { DEFAULT_DEV_CHAR_PATH, planLinks, type LinkState } from '../host/dev-char.js';
 import { NvrError } from '../errors.js';
 import type { EngineFact } from './engines.js';

@@ -9,7 +9,7 @@ import { NVIDIACTL_MINOR, NVIDIA_MODESET_MINOR, NVIDIA_UVM_MINOR, NVIDIA_UVM_TOO
 import { lookupDeviceNode } from '../host/devices.js';
 import type { HostInventory } from '../host/inventory.js';
 import { normalizeRoot, readTextInRoot, resolveInRoot } from '../host/root.js';
-import { readDriverTables } from '../cli/system-command.js';
+import { readDriverTables } from '../host/dev-char-nodes.js';
 import { fail, info, pass, warn, type CheckResult } from './types.js';
 
 export interface NodeFact {

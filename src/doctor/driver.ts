@@ -97,7 +97,7 @@ export function gatherDriver(driverRoot: string, deps: DriverDeps = {}): DriverF
     facts.error = e;
     return facts;
   }
-  for (const d of raw?.devices ?? []) facts.persistence[d.uuid] = (d as { persistenceMode?: number }).persistenceMode;
+  for (const d of raw?.devices ?? []) facts.persistence[d.uuid] = d.persistenceMode;
   const inv = facts.inventory;
   const libDir = posix.dirname(inv.nvmlLibrary);
   let dirFiles: string[] = [];

@@ -36,6 +36,8 @@ export interface AddonDevice {
   memoryTotal?: number;
   migCurrent?: number;
   migPending?: number;
+  /** nvmlDeviceGetPersistenceMode: 1 on, 0 off; absent when NVML cannot tell. Only the doctor reads it. */
+  persistenceMode?: number;
   migDevices: AddonMigDevice[];
 }
 

@@ -45,8 +45,13 @@ export interface EngineFact {
   /** true: the engine has systemd manage container cgroups; undefined: not known / not relevant. */
   systemdCgroup?: boolean;
   systemdWhy?: string;
-  /** containerd: the annotations our handler passes to the runtime, and whether containerd resolves CDI itself. */
-  annotations?: { passed: string[]; cdiEnabled: boolean };
+  annotations?: HandlerAnnotations;
+}
+
+/** containerd: the annotation globs our handler passes to the runtime, and whether containerd resolves CDI itself. */
+export interface HandlerAnnotations {
+  passed: string[];
+  cdiEnabled: boolean;
 }
 
 export interface EngineOptions {
@@ -125,7 +130,7 @@ function expandImport(entry: string, base: string): string[] {
  * `nvidia` handler, else any handler whose BinaryName is ours.
  */
 export function containerdRegistration(docs: ReadonlyArray<{ file: string; doc: TomlTable }>): {
-  registration?: Registration; systemd?: boolean; why?: string; annotations?: { passed: string[]; cdiEnabled: boolean };
+  registration?: Registration; systemd?: boolean; why?: string; annotations?: HandlerAnnotations;
 } {
   let cri: TomlTable | undefined;
   let criFile = '';
@@ -271,7 +276,7 @@ const SYMPTOM: Record<Exclude<DoctorEngine, 'podman'>, string> = {
  * when containerd resolves CDI annotations itself (`enable_cdi`), else those no `container_annotations` glob
  * matches (tried on a key as the device plugin writes it).
  */
-export function droppedAnnotationPrefixes(annotations: { passed: readonly string[]; cdiEnabled: boolean }, prefixes: readonly string[]): string[] {
+export function droppedAnnotationPrefixes(annotations: Readonly<HandlerAnnotations>, prefixes: readonly string[]): string[] {
   if (annotations.cdiEnabled) return [];
   return prefixes.filter((p) => !annotations.passed.some((glob) => globMatches(glob, `${p}nvidia-device-plugin_0`)));
 }
